@@ -1,0 +1,17 @@
+# airdock: the README's contract. `make demo` and `make test` both run `make setup` first.
+.PHONY: setup demo test check start
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	npm run format:check
+	npm run lint
+	npm run typecheck
+	npx vitest run
+
+start: setup
+	npm start

@@ -1,0 +1,375 @@
+/**
+ * Turns an environment's spec into the component specs the driver runs (DESIGN.md decisions 4
+ * and 6). This is the only module that knows how Airflow 3 is started as processes; see
+ * `../shared/reference/airflow3-runtime.md` §1, §2 and §10.
+ *
+ * Per environment class:
+ * - `mw1.micro` (hybrid): api-server, one scheduler running tasks with the LocalExecutor
+ *   (parallelism 3), dag-processor, triggerer.
+ * - `mw1.small` and larger: a Redis broker, api-server × MinWebservers, scheduler × Schedulers,
+ *   dag-processor, triggerer, Celery workers × desired workers with the class's concurrency.
+ *
+ * Every component gets the same explicit secrets (fernet key, JWT secret, API secret key), so
+ * no process invents its own, and the same configuration; AirflowConfigurationOptions become
+ * `AIRFLOW__SECTION__KEY` and are applied before airdock's own settings, which win.
+ */
+import path from 'node:path'
+import { findEnvironmentClass } from '../domain/environment-classes.js'
+import type { EnvironmentSpec, LoggingLevel, LogType } from '../domain/environment.js'
+import type { ComponentSpec } from '../runtime/driver.js'
+import type { Runtime } from './runtime-manager.js'
+
+/** An environment's folders (all under `$AIRDOCK_DATA_DIR/environments/<id>/`). */
+export interface EnvironmentLayout {
+  /** The environment folder; AIRFLOW_HOME. */
+  homeDir: string
+  dagsDir: string
+  pluginsDir: string
+  /** Airflow's base log folder (task logs). */
+  logsDir: string
+  /** Component stdout/stderr files. */
+  componentLogsDir: string
+  /** AIRFLOW_CONFIG: exists so Airflow never generates one with random keys. */
+  configFile: string
+  /** SimpleAuthManager's passwords file. */
+  passwordsFile: string
+  /** Broker data folder (Redis `dir`). */
+  brokerDir: string
+}
+
+/**
+ * Folder layout of an environment.
+ * @param environmentsDir - `$AIRDOCK_DATA_DIR/environments`
+ * @param environmentId - the environment's stable id
+ */
+export function environmentLayout(
+  environmentsDir: string,
+  environmentId: string,
+): EnvironmentLayout {
+  const homeDir = path.join(environmentsDir, environmentId)
+  return {
+    homeDir,
+    dagsDir: path.join(homeDir, 'dags'),
+    pluginsDir: path.join(homeDir, 'plugins'),
+    logsDir: path.join(homeDir, 'logs'),
+    componentLogsDir: path.join(homeDir, 'logs', 'components'),
+    configFile: path.join(homeDir, 'airflow.cfg'),
+    passwordsFile: path.join(homeDir, 'simple_auth_manager_passwords.json'),
+    brokerDir: path.join(homeDir, 'broker'),
+  }
+}
+
+/** Secrets generated once per environment. */
+export interface EnvironmentSecrets {
+  /** `[core] fernet_key`: 32 bytes, url-safe base64. */
+  fernetKey: string
+  /** `[api_auth] jwt_secret`: signs UI/API and Execution API tokens (HS512). */
+  jwtSecret: string
+  /** `[api] secret_key`: log-server tokens and sessions. */
+  apiSecretKey: string
+  /** Password of the environment's database role. */
+  databasePassword: string
+  /** Password of the broker (Redis `requirepass`). */
+  brokerPassword: string
+  /** Password of the environment's `admin` Airflow user. */
+  adminPassword: string
+}
+
+/** Loopback ports an environment owns (a block of 16, see `portsForBlock`). */
+export interface EnvironmentPorts {
+  gateway: number
+  broker: number
+  /** One per possible api-server (up to 5, MWAA's web server quota). */
+  apiServers: number[]
+}
+
+/** Ports per environment block. */
+export const PORTS_PER_BLOCK = 16
+
+/**
+ * The ports of port block `block`: base + 16·block + [0 gateway, 1 broker, 2..6 api-servers].
+ */
+export function portsForBlock(base: number, block: number): EnvironmentPorts {
+  const first = base + block * PORTS_PER_BLOCK
+  return {
+    gateway: first,
+    broker: first + 1,
+    apiServers: [2, 3, 4, 5, 6].map((o) => first + o),
+  }
+}
+
+/** Host name the environment's web server is reached by (MWAA: `<uuid>.c2.<region>.airflow.amazonaws.com`). */
+export function webserverHostname(environmentId: string): string {
+  return `${environmentId}.airflow.localhost`
+}
+
+/** Everything the planner needs. */
+export interface PlanInput {
+  environmentName: string
+  environmentId: string
+  spec: EnvironmentSpec
+  layout: EnvironmentLayout
+  runtime: Runtime
+  ports: EnvironmentPorts
+  secrets: EnvironmentSecrets
+  /** Superuser-free connection info of the environment's own database. */
+  database: { host: string; port: number; name: string; user: string }
+  /** Celery workers to run (ignored for `mw1.micro`). */
+  workers: number
+  /** The host's PATH (appended after the runtime's `bin`). */
+  hostPath: string
+  /** Host variables every process inherits (CA bundles, proxies, TZ); lowest precedence. */
+  passThroughEnv?: Record<string, string>
+  /** Region for `AWS_REGION` / `AWS_DEFAULT_REGION`. */
+  region: string
+  /** The `redis-server` executable. */
+  redisServer: string
+  /** How often the dag-processor re-lists the DAG folder for new files, in seconds. */
+  dagRefreshIntervalSeconds?: number
+}
+
+/** Which MWAA log type governs each component's log level. */
+const LOG_TYPE_OF: Record<string, LogType> = {
+  'api-server': 'webserverLogs',
+  scheduler: 'schedulerLogs',
+  'dag-processor': 'dagProcessingLogs',
+  triggerer: 'schedulerLogs',
+  worker: 'workerLogs',
+}
+
+/** `MWAA_AIRFLOW_COMPONENT` values MWAA sets for user code (reference §8). */
+const MWAA_COMPONENT_OF: Record<string, string> = {
+  'api-server': 'webserver',
+  scheduler: 'scheduler',
+  'dag-processor': 'scheduler',
+  triggerer: 'scheduler',
+  worker: 'worker',
+}
+
+/** Seconds a component gets between SIGTERM and SIGKILL. */
+const STOP_GRACE_MS: Record<string, number> = {
+  'api-server': 15_000,
+  scheduler: 30_000,
+  'dag-processor': 15_000,
+  triggerer: 30_000,
+  // Celery's warm shutdown lets running tasks finish (reference §6.2); MWAA gives 120 s.
+  worker: 120_000,
+  broker: 10_000,
+}
+
+/**
+ * Converts AirflowConfigurationOptions (`section.key` → value) into environment variables.
+ * `celery.worker_autoscale` → `AIRFLOW__CELERY__WORKER_AUTOSCALE`; a key with more dots keeps
+ * them in the option part (`foo.bar.baz` → `AIRFLOW__FOO__BAR.BAZ` is not a valid variable, so
+ * the dots after the first become underscores, as MWAA's conversion does).
+ */
+export function configurationOptionsToEnv(options: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(options)) {
+    const dot = key.indexOf('.')
+    if (dot <= 0) continue
+    const section = key.slice(0, dot).toUpperCase()
+    const option = key
+      .slice(dot + 1)
+      .replace(/\./g, '_')
+      .toUpperCase()
+    env[`AIRFLOW__${section}__${option}`] = value
+  }
+  return env
+}
+
+function levelFor(spec: EnvironmentSpec, component: string): LoggingLevel {
+  const type = LOG_TYPE_OF[component]
+  return type ? spec.loggingConfiguration[type].logLevel : 'INFO'
+}
+
+/** The `postgresql+psycopg2://…` URL of the environment's database. */
+export function sqlAlchemyUrl(input: Pick<PlanInput, 'database' | 'secrets'>): string {
+  const { database, secrets } = input
+  return `postgresql+psycopg2://${encodeURIComponent(database.user)}:${encodeURIComponent(secrets.databasePassword)}@${database.host}:${database.port}/${database.name}`
+}
+
+/**
+ * The environment variables every Airflow process of the environment shares.
+ * Order of precedence (low → high): airdock defaults, AirflowConfigurationOptions, airdock's
+ * essential settings (executor, database, broker, secrets, folders, auth), as MWAA does.
+ */
+export function airflowEnvironment(input: PlanInput): Record<string, string> {
+  const { spec, layout, runtime, ports, secrets } = input
+  const hybrid = findEnvironmentClass(spec.environmentClass)?.hybrid ?? false
+  const gatewayUrl = `http://127.0.0.1:${ports.gateway}`
+  const defaults: Record<string, string> = {
+    // New DAG files visible in seconds instead of 300 s (reference §2.4).
+    AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL: String(input.dagRefreshIntervalSeconds ?? 3),
+    AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL: '1',
+    AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES: '1',
+    AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL: '5',
+    AIRFLOW__CORE__MIN_SERIALIZED_DAG_FETCH_INTERVAL: '2',
+    AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT: '1800.0',
+    AIRFLOW__USAGE_DATA_COLLECTION__ENABLED: 'False',
+    AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES: 'proxy,proxies',
+    AIRFLOW__API__WORKERS: '1',
+    AIRFLOW__LOGGING__COLORED_CONSOLE_LOG: 'False',
+  }
+  const essential: Record<string, string> = {
+    AIRFLOW_HOME: layout.homeDir,
+    AIRFLOW_CONFIG: layout.configFile,
+    AIRFLOW__CORE__DAGS_FOLDER: layout.dagsDir,
+    AIRFLOW__CORE__PLUGINS_FOLDER: layout.pluginsDir,
+    AIRFLOW__LOGGING__BASE_LOG_FOLDER: layout.logsDir,
+    AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
+    AIRFLOW__CORE__FERNET_KEY: secrets.fernetKey,
+    AIRFLOW__API_AUTH__JWT_SECRET: secrets.jwtSecret,
+    AIRFLOW__API__SECRET_KEY: secrets.apiSecretKey,
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: sqlAlchemyUrl(input),
+    AIRFLOW__API__BASE_URL: `http://${webserverHostname(input.environmentId)}:${ports.gateway}/`,
+    // Tasks reach the Execution API through the gateway, which balances the api-servers.
+    AIRFLOW__CORE__EXECUTION_API_SERVER_URL: `${gatewayUrl}/execution/`,
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: 'admin:admin',
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE: layout.passwordsFile,
+    AIRFLOW__CORE__EXECUTOR: hybrid ? 'LocalExecutor' : 'CeleryExecutor',
+    AIRFLOW_ENV_NAME: input.environmentName,
+    AIRFLOW_ENV_ID: input.environmentId,
+    AIRFLOW_VERSION: runtime.airflowVersion,
+    AWS_REGION: input.region,
+    AWS_DEFAULT_REGION: input.region,
+    PATH: `${runtime.binDir}:${input.hostPath}`,
+    VIRTUAL_ENV: runtime.dir,
+    PYTHONUNBUFFERED: '1',
+    LANG: 'C.UTF-8',
+    HOME: layout.homeDir,
+  }
+  if (hybrid) {
+    essential.AIRFLOW__CORE__PARALLELISM = '3'
+  } else {
+    const tasksPerWorker = findEnvironmentClass(spec.environmentClass)?.tasksPerWorker ?? 5
+    essential.AIRFLOW__CELERY__BROKER_URL = `redis://:${encodeURIComponent(secrets.brokerPassword)}@127.0.0.1:${ports.broker}/0`
+    essential.AIRFLOW__CELERY__RESULT_BACKEND = `db+${sqlAlchemyUrl(input).replace('+psycopg2', '')}`
+    essential.AIRFLOW__CELERY__WORKER_CONCURRENCY = String(tasksPerWorker)
+    essential.AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER = '1'
+    essential.AIRFLOW__CELERY__TASK_ACKS_LATE = 'True'
+  }
+  return {
+    ...input.passThroughEnv,
+    ...defaults,
+    ...configurationOptionsToEnv(spec.airflowConfigurationOptions),
+    ...essential,
+  }
+}
+
+function airflowComponent(
+  input: PlanInput,
+  shared: Record<string, string>,
+  component: string,
+  index: number,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): ComponentSpec {
+  const name = `${component}-${index}`
+  return {
+    name,
+    component,
+    command: input.runtime.airflow,
+    args,
+    env: {
+      ...shared,
+      AIRFLOW__LOGGING__LOGGING_LEVEL: levelFor(input.spec, component),
+      MWAA_AIRFLOW_COMPONENT: MWAA_COMPONENT_OF[component] ?? component,
+      ...extraEnv,
+    },
+    cwd: input.layout.homeDir,
+    logFile: path.join(input.layout.componentLogsDir, `${name}.log`),
+    stopGracePeriodMs: STOP_GRACE_MS[component] ?? 30_000,
+  }
+}
+
+/**
+ * Plans every component of an environment, one spec per process.
+ * @returns specs named `<component>-<n>` (n from 1), broker first, api-servers before the rest
+ */
+export function planComponents(input: PlanInput): ComponentSpec[] {
+  const { spec, ports } = input
+  const info = findEnvironmentClass(spec.environmentClass)
+  const hybrid = info?.hybrid ?? false
+  const shared = airflowEnvironment(input)
+  const specs: ComponentSpec[] = []
+
+  if (!hybrid) {
+    specs.push({
+      name: 'broker-1',
+      component: 'broker',
+      command: input.redisServer,
+      args: [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(ports.broker),
+        '--dir',
+        input.layout.brokerDir,
+        '--appendonly',
+        'yes',
+        '--save',
+        '',
+        '--protected-mode',
+        'yes',
+        '--requirepass',
+        input.secrets.brokerPassword,
+      ],
+      env: { PATH: input.hostPath, LANG: 'C.UTF-8' },
+      cwd: input.layout.brokerDir,
+      logFile: path.join(input.layout.componentLogsDir, 'broker-1.log'),
+      stopGracePeriodMs: STOP_GRACE_MS.broker!,
+    })
+  }
+
+  const webservers = hybrid ? 1 : spec.minWebservers
+  for (let i = 1; i <= webservers; i++) {
+    const port = ports.apiServers[i - 1]!
+    specs.push(
+      airflowComponent(input, shared, 'api-server', i, [
+        'api-server',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--workers',
+        '1',
+        '--proxy-headers',
+      ]),
+    )
+  }
+  const schedulers = hybrid ? 1 : spec.schedulers
+  for (let i = 1; i <= schedulers; i++) {
+    specs.push(airflowComponent(input, shared, 'scheduler', i, ['scheduler', '--skip-serve-logs']))
+  }
+  specs.push(airflowComponent(input, shared, 'dag-processor', 1, ['dag-processor']))
+  specs.push(airflowComponent(input, shared, 'triggerer', 1, ['triggerer', '--skip-serve-logs']))
+  if (!hybrid) {
+    const concurrency = shared.AIRFLOW__CELERY__WORKER_CONCURRENCY ?? '5'
+    for (let i = 1; i <= input.workers; i++) {
+      specs.push(
+        airflowComponent(input, shared, 'worker', i, [
+          'celery',
+          'worker',
+          '--concurrency',
+          concurrency,
+          '--celery-hostname',
+          `${input.environmentId}-worker-${i}@%h`,
+          '--skip-serve-logs',
+        ]),
+      )
+    }
+  }
+  return specs
+}
+
+/**
+ * The one-shot `airflow db migrate` command for an environment (run once per database).
+ */
+export function migrateCommand(input: PlanInput): {
+  command: string
+  args: string[]
+  env: Record<string, string>
+} {
+  return { command: input.runtime.airflow, args: ['db', 'migrate'], env: airflowEnvironment(input) }
+}

@@ -1,0 +1,295 @@
+/**
+ * Airflow runtimes: one Python virtual environment per Airflow version, built with `uv` from the
+ * lock file committed at `runtimes/<version>/requirements.lock` (our constraints file, made with
+ * `uv pip compile --generate-hashes`), built once and shared by every environment
+ * (DESIGN.md decision 5).
+ *
+ * A runtime folder is complete only when its marker `.airdock-runtime.json` exists and names
+ * the lock's SHA-256; anything else is wiped and rebuilt. A lock folder (`<version>.building`)
+ * keeps two control planes from building the same runtime at once.
+ */
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { isSupportedAirflowVersion } from '../domain/airflow-versions.js'
+import { TerminalError } from '../domain/errors.js'
+import type { Logger } from '../observability/logger.js'
+
+/** Root of the committed lock files: `runtimes/<version>/requirements.lock`. */
+export const LOCKS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../runtimes',
+)
+
+/** A built runtime. Paths are absolute. */
+export interface Runtime {
+  airflowVersion: string
+  /** The virtual environment's folder. */
+  dir: string
+  /** `<dir>/bin`, put first on every component's PATH. */
+  binDir: string
+  /** `<dir>/bin/airflow`. */
+  airflow: string
+  /** `<dir>/bin/python`. */
+  python: string
+  /** The lock file it was built from (also the constraints for user requirements). */
+  lockFile: string
+}
+
+/** Thrown when a runtime cannot be built; the message carries the installer's last lines. */
+export class RuntimeBuildError extends TerminalError {}
+
+/** Options of the runtime manager. */
+export interface RuntimeManagerOptions {
+  /** Where runtimes are built: `<runtimeDir>/<version>/`. */
+  runtimeDir: string
+  /** Python to build with: a path, or a version such as `3.12` that is looked up. */
+  python: string
+  /** The `uv` executable. */
+  uv: string
+  /** The host PATH, for finding `uv` and Python. */
+  hostPath: string
+  /** The host environment (proxy and CA settings the installer needs). */
+  hostEnv: Record<string, string>
+  logger: Logger
+  /** Overrides the folder holding `<version>/requirements.lock` (tests). */
+  locksDir?: string
+}
+
+/** Progress of a build, one line of the installer's output at a time. */
+export type ProgressListener = (line: string) => void
+
+interface Marker {
+  airflowVersion: string
+  lockSha256: string
+  builtAt: string
+  buildSeconds: number
+}
+
+/** Builds and finds runtimes. */
+export class RuntimeManager {
+  private readonly inFlight = new Map<string, Promise<Runtime>>()
+
+  constructor(private readonly options: RuntimeManagerOptions) {}
+
+  /** The lock file for a version. */
+  lockFile(version: string): string {
+    return path.join(this.options.locksDir ?? LOCKS_DIR, version, 'requirements.lock')
+  }
+
+  /** The runtime's paths, whether or not it is built. */
+  describe(version: string): Runtime {
+    const dir = path.join(this.options.runtimeDir, version)
+    const binDir = path.join(dir, 'bin')
+    return {
+      airflowVersion: version,
+      dir,
+      binDir,
+      airflow: path.join(binDir, 'airflow'),
+      python: path.join(binDir, 'python'),
+      lockFile: this.lockFile(version),
+    }
+  }
+
+  /** @returns the runtime when it is built from the current lock, else undefined */
+  async find(version: string): Promise<Runtime | undefined> {
+    const runtime = this.describe(version)
+    const marker = await readMarker(runtime.dir)
+    if (!marker) return undefined
+    return marker.lockSha256 === (await sha256File(runtime.lockFile)) ? runtime : undefined
+  }
+
+  /**
+   * Returns the runtime for `version`, building it first if needed. Concurrent callers share
+   * one build.
+   * @param onProgress - receives the installer's output lines while building
+   * @throws RuntimeBuildError when the version has no lock or the installer fails
+   */
+  async ensure(version: string, onProgress?: ProgressListener): Promise<Runtime> {
+    const existing = this.inFlight.get(version)
+    if (existing) return existing
+    const build = this.buildIfNeeded(version, onProgress).finally(() =>
+      this.inFlight.delete(version),
+    )
+    this.inFlight.set(version, build)
+    return build
+  }
+
+  private async buildIfNeeded(version: string, onProgress?: ProgressListener): Promise<Runtime> {
+    if (!isSupportedAirflowVersion(version) || !existsSync(this.lockFile(version))) {
+      throw new RuntimeBuildError(`no lock file for Airflow ${version}`)
+    }
+    const found = await this.find(version)
+    if (found) return found
+    const runtime = this.describe(version)
+    const lockDir = `${runtime.dir}.building`
+    await mkdir(this.options.runtimeDir, { recursive: true })
+    await acquireDirLock(lockDir)
+    try {
+      const again = await this.find(version)
+      if (again) return again
+      await this.build(runtime, onProgress)
+      return runtime
+    } finally {
+      await rm(lockDir, { recursive: true, force: true })
+    }
+  }
+
+  private async build(runtime: Runtime, onProgress?: ProgressListener): Promise<void> {
+    const log = this.options.logger.child({ airflowVersion: runtime.airflowVersion })
+    const startedAt = Date.now()
+    const python = await resolvePython(this.options.python)
+    log.info({ python, dir: runtime.dir }, 'runtime build started')
+    await rm(runtime.dir, { recursive: true, force: true })
+    const progress = (line: string): void => {
+      onProgress?.(line)
+      log.info({ line }, 'runtime build progress')
+    }
+    const env = {
+      ...this.options.hostEnv,
+      PATH: this.options.hostPath,
+      UV_PYTHON_DOWNLOADS: 'never',
+      NO_COLOR: '1',
+    }
+    await run(this.options.uv, ['venv', '--python', python, runtime.dir], env, progress)
+    await run(
+      this.options.uv,
+      ['pip', 'sync', '--python', runtime.python, '--require-hashes', runtime.lockFile],
+      env,
+      progress,
+    )
+    const lines: string[] = []
+    await run(
+      runtime.airflow,
+      ['version'],
+      { ...env, AIRFLOW_HOME: path.join(runtime.dir, '.probe-home') },
+      (l) => lines.push(l),
+    )
+    await rm(path.join(runtime.dir, '.probe-home'), { recursive: true, force: true })
+    if (!lines.some((l) => l.trim() === runtime.airflowVersion)) {
+      throw new RuntimeBuildError(
+        `runtime check failed: airflow version printed ${JSON.stringify(lines.slice(-3))}`,
+      )
+    }
+    const marker: Marker = {
+      airflowVersion: runtime.airflowVersion,
+      lockSha256: await sha256File(runtime.lockFile),
+      builtAt: new Date().toISOString(),
+      buildSeconds: (Date.now() - startedAt) / 1000,
+    }
+    await writeFile(
+      path.join(runtime.dir, '.airdock-runtime.json'),
+      JSON.stringify(marker, null, 2),
+    )
+    log.info({ buildSeconds: marker.buildSeconds }, 'runtime built')
+  }
+}
+
+async function readMarker(dir: string): Promise<Marker | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(dir, '.airdock-runtime.json'), 'utf8')) as Marker
+  } catch {
+    // No marker (or an unreadable one) means "not built".
+    return undefined
+  }
+}
+
+async function sha256File(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')
+}
+
+/**
+ * Finds a Python interpreter for `wanted`: a path is used as is; a version such as `3.12` is
+ * looked up in pyenv's versions and the usual system folders.
+ * @throws RuntimeBuildError when none is found
+ */
+export async function resolvePython(wanted: string): Promise<string> {
+  if (wanted.includes('/')) return wanted
+  const candidates: string[] = []
+  const pyenvVersions = path.join(homedir(), '.pyenv', 'versions')
+  try {
+    const versions = (await readdir(pyenvVersions))
+      .filter((v) => v === wanted || v.startsWith(`${wanted}.`))
+      .sort()
+      .reverse()
+    candidates.push(...versions.map((v) => path.join(pyenvVersions, v, 'bin', `python${wanted}`)))
+  } catch {
+    // No pyenv on this machine; fall through to system locations.
+  }
+  candidates.push(`/usr/local/bin/python${wanted}`, `/usr/bin/python${wanted}`)
+  const found = candidates.find((c) => existsSync(c))
+  if (!found) {
+    throw new RuntimeBuildError(
+      `Python ${wanted} was not found (looked in ${candidates.join(', ')})`,
+    )
+  }
+  return found
+}
+
+async function acquireDirLock(lockDir: string): Promise<void> {
+  for (;;) {
+    try {
+      await mkdir(lockDir)
+      await writeFile(path.join(lockDir, 'pid'), String(process.pid))
+      return
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    const pid = Number(await readFile(path.join(lockDir, 'pid'), 'utf8').catch(() => '0'))
+    if (!pid || !isAlive(pid)) {
+      await rm(lockDir, { recursive: true, force: true })
+      continue
+    }
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    // ESRCH: no such process.
+    return false
+  }
+}
+
+/** Runs a command without a shell, streaming its output lines; rejects with its last lines. */
+function run(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const tail: string[] = []
+    const collect = (line: string): void => {
+      tail.push(line)
+      if (tail.length > 20) tail.shift()
+      onLine(line)
+    }
+    createInterface({ input: child.stdout }).on('line', collect)
+    createInterface({ input: child.stderr }).on('line', collect)
+    child.on('error', (err) =>
+      reject(new RuntimeBuildError(`${path.basename(command)} could not start: ${err.message}`)),
+    )
+    child.on('close', (code) => {
+      if (code === 0) resolve()
+      else {
+        reject(
+          new RuntimeBuildError(
+            `${path.basename(command)} ${args[0] ?? ''} failed (exit ${code}): ${tail.slice(-8).join(' | ')}`,
+          ),
+        )
+      }
+    })
+  })
+}

@@ -1,0 +1,564 @@
+/**
+ * HTTP-layer tests of the MWAA API app: routing, label decoding, body handling and error
+ * mapping, against a recording implementation of the service port (the port is the boundary;
+ * the real service is tested on its own).
+ */
+import type { Hono } from 'hono'
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { EnvironmentSpec } from '../domain/environment.js'
+import {
+  AccessDeniedError,
+  ResourceNotFoundError,
+  RestApiError,
+  ValidationError,
+} from '../domain/errors.js'
+import type {
+  CreateEnvironmentRequest,
+  EnvironmentServicePort,
+  EnvironmentView,
+  InvokeRestApiRequest,
+  InvokeRestApiResult,
+  UpdateEnvironmentRequest,
+} from '../services/environment-service-port.js'
+import { createApiApp } from './app.js'
+import { INTERNAL_ERROR_MESSAGE } from './error-mapper.js'
+import { environmentArn } from './wire.js'
+
+const REGION = 'us-east-1'
+const ACCOUNT = '123456789012'
+const ARN = environmentArn(REGION, ACCOUNT, 'MyEnv')
+const ENCODED_ARN = encodeURIComponent(ARN)
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+const CREATE_BODY = {
+  ExecutionRoleArn: `arn:aws:iam::${ACCOUNT}:role/exec`,
+  SourceBucketArn: 'arn:aws:s3:::bucket',
+  DagS3Path: 'dags',
+  NetworkConfiguration: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
+  MaxWorkers: 4,
+  Tags: { team: 'data' },
+}
+
+type Call = { method: keyof EnvironmentServicePort; args: unknown[] }
+
+/** Records every call; answers with canned values, or throws `failure` when set. */
+class RecordingService implements EnvironmentServicePort {
+  calls: Call[] = []
+  failure: Error | undefined = undefined
+
+  private record(method: keyof EnvironmentServicePort, args: unknown[]): void {
+    this.calls.push({ method, args })
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  create(request: CreateEnvironmentRequest): Promise<string> {
+    this.record('create', [request])
+    return Promise.resolve(environmentArn(REGION, ACCOUNT, request.name))
+  }
+
+  get(name: string): Promise<EnvironmentView> {
+    this.record('get', [name])
+    return Promise.resolve(sampleView(name))
+  }
+
+  list(maxResults: number, nextToken?: string): Promise<{ names: string[]; nextToken?: string }> {
+    this.record('list', [maxResults, nextToken])
+    return Promise.resolve({ names: ['A', 'B'], nextToken: 'next-page' })
+  }
+
+  update(request: UpdateEnvironmentRequest): Promise<string> {
+    this.record('update', [request])
+    return Promise.resolve(environmentArn(REGION, ACCOUNT, request.name))
+  }
+
+  delete(name: string): Promise<void> {
+    this.record('delete', [name])
+    return Promise.resolve()
+  }
+
+  tagResource(arn: string, tags: Record<string, string>): Promise<void> {
+    this.record('tagResource', [arn, tags])
+    return Promise.resolve()
+  }
+
+  untagResource(arn: string, tagKeys: string[]): Promise<void> {
+    this.record('untagResource', [arn, tagKeys])
+    return Promise.resolve()
+  }
+
+  listTags(arn: string): Promise<Record<string, string>> {
+    this.record('listTags', [arn])
+    return Promise.resolve({ team: 'data', 'cost-center': '7' })
+  }
+
+  invokeRestApi(request: InvokeRestApiRequest): Promise<InvokeRestApiResult> {
+    this.record('invokeRestApi', [request])
+    return Promise.resolve({ restApiStatusCode: 200, restApiResponse: { total_entries: 0 } })
+  }
+}
+
+function sampleView(name: string): EnvironmentView {
+  const spec: EnvironmentSpec = {
+    executionRoleArn: `arn:aws:iam::${ACCOUNT}:role/exec`,
+    sourceBucketArn: 'arn:aws:s3:::bucket',
+    dagS3Path: 'dags',
+    networkConfiguration: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
+    airflowConfigurationOptions: {},
+    environmentClass: 'mw1.small',
+    maxWorkers: 10,
+    minWorkers: 1,
+    schedulers: 2,
+    minWebservers: 2,
+    maxWebservers: 2,
+    airflowVersion: '3.3.2',
+    loggingConfiguration: {
+      dagProcessingLogs: { enabled: false, logLevel: 'INFO' },
+      schedulerLogs: { enabled: false, logLevel: 'INFO' },
+      webserverLogs: { enabled: false, logLevel: 'INFO' },
+      workerLogs: { enabled: false, logLevel: 'INFO' },
+      taskLogs: { enabled: true, logLevel: 'INFO' },
+    },
+    weeklyMaintenanceWindowStart: 'SUN:03:30',
+    webserverAccessMode: 'PRIVATE_ONLY',
+    endpointManagement: 'SERVICE',
+  }
+  const createdAt = new Date('2026-03-01T00:00:00Z')
+  return {
+    record: {
+      name,
+      arn: environmentArn(REGION, ACCOUNT, name),
+      id: 'abc123',
+      createdAt,
+      spec,
+      generation: 1,
+      tags: {},
+      lastUpdateRequest: { createdAt, source: 'CreateEnvironment' },
+      portBlock: 0,
+      observation: {
+        phase: 'provisioned',
+        observedGeneration: 1,
+        healthy: true,
+        crashLooping: false,
+        progressing: false,
+        components: [],
+      },
+    },
+    status: 'AVAILABLE',
+    lastUpdate: { status: 'SUCCESS', createdAt, source: 'CreateEnvironment' },
+    webserverUrl: 'localhost:8790',
+  }
+}
+
+interface LogLine {
+  level: 'info' | 'error'
+  obj: Record<string, unknown>
+  msg: string
+}
+
+let service: RecordingService
+let logs: LogLine[]
+let app: Hono
+
+function build(maxBodyBytes?: number): Hono {
+  return createApiApp({
+    service,
+    region: REGION,
+    accountId: ACCOUNT,
+    logger: {
+      info: (obj, msg) => logs.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
+      error: (obj, msg) => logs.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
+    },
+    ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+  })
+}
+
+beforeEach(() => {
+  service = new RecordingService()
+  logs = []
+  app = build()
+})
+
+async function send(
+  method: string,
+  path: string,
+  body?: unknown,
+  host = 'http://localhost',
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const init: RequestInit = { method }
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body)
+    init.headers = { 'content-type': 'application/json' }
+  }
+  const res = await app.request(`${host}${path}`, init)
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: (await res.json()) as Record<string, unknown>,
+  }
+}
+
+function expectMwaaHeaders(headers: Headers): void {
+  expect(headers.get('content-type')).toBe('application/json')
+  expect(headers.get('x-amzn-RequestId')).toMatch(UUID)
+}
+
+async function expectError(
+  response: Promise<{ status: number; headers: Headers; json: Record<string, unknown> }>,
+  status: number,
+  errorType: string,
+): Promise<string> {
+  const res = await response
+  expect(res.status).toBe(status)
+  expect(res.headers.get('x-amzn-ErrorType')).toBe(errorType)
+  expectMwaaHeaders(res.headers)
+  const message = res.json.message ?? res.json.Message
+  expect(typeof message).toBe('string')
+  return message as string
+}
+
+describe('environment operations', () => {
+  it('CreateEnvironment validates, fills defaults and returns {Arn}', async () => {
+    const res = await send('PUT', '/environments/MyEnv', CREATE_BODY)
+    expect(res.status).toBe(200)
+    expectMwaaHeaders(res.headers)
+    expect(res.json).toEqual({ Arn: ARN })
+    expect(service.calls).toHaveLength(1)
+    const [request] = service.calls[0]?.args as [CreateEnvironmentRequest]
+    expect(request.name).toBe('MyEnv')
+    expect(request.tags).toEqual({ team: 'data' })
+    expect(request.spec).toMatchObject({
+      maxWorkers: 4,
+      minWorkers: 1,
+      environmentClass: 'mw1.small',
+    })
+  })
+
+  it('routes by method and path whatever the Host (api. / env. prefixes)', async () => {
+    for (const host of [
+      'http://api.localhost:8780',
+      'http://env.localhost:8780',
+      'http://api.airflow.us-east-1.amazonaws.com',
+    ]) {
+      const res = await send('GET', '/environments/MyEnv', undefined, host)
+      expect(res.status).toBe(200)
+    }
+    const res = await send(
+      'POST',
+      '/restapi/MyEnv',
+      { Path: '/dags', Method: 'GET' },
+      'http://env.localhost',
+    )
+    expect(res.status).toBe(200)
+    expect(service.calls.map((c) => c.method)).toEqual(['get', 'get', 'get', 'invokeRestApi'])
+  })
+
+  it('GetEnvironment returns {Environment} in the wire shape', async () => {
+    const res = await send('GET', '/environments/MyEnv')
+    expect(res.status).toBe(200)
+    expect(res.json.Environment).toMatchObject({
+      Name: 'MyEnv',
+      Arn: ARN,
+      Status: 'AVAILABLE',
+      WebserverUrl: 'localhost:8790',
+      CreatedAt: 1772323200,
+      LastUpdate: { Status: 'SUCCESS', Source: 'CreateEnvironment' },
+    })
+    expect(service.calls).toEqual([{ method: 'get', args: ['MyEnv'] }])
+  })
+
+  it('ListEnvironments passes MaxResults and NextToken and pages', async () => {
+    const res = await send('GET', '/environments?MaxResults=5&NextToken=abc%3D%3D')
+    expect(res.status).toBe(200)
+    expect(res.json).toEqual({ Environments: ['A', 'B'], NextToken: 'next-page' })
+    expect(service.calls).toEqual([{ method: 'list', args: [5, 'abc=='] }])
+    await send('GET', '/environments')
+    expect(service.calls[1]).toEqual({ method: 'list', args: [25, undefined] })
+  })
+
+  it.each(['0', '26', 'ten'])('ListEnvironments rejects MaxResults=%s', async (value) => {
+    const message = await expectError(
+      send('GET', `/environments?MaxResults=${value}`),
+      400,
+      'ValidationException',
+    )
+    expect(message).toContain(`Value '${value}' at 'maxResults' failed to satisfy constraint`)
+    expect(service.calls).toEqual([])
+  })
+
+  it('UpdateEnvironment passes only the members sent', async () => {
+    const res = await send('PATCH', '/environments/MyEnv', {
+      MaxWorkers: 7,
+      WorkerReplacementStrategy: 'FORCED',
+      KmsKey: 'alias/ignored',
+    })
+    expect(res.status).toBe(200)
+    expect(res.json).toEqual({ Arn: ARN })
+    expect(service.calls).toEqual([
+      {
+        method: 'update',
+        args: [{ name: 'MyEnv', changes: { maxWorkers: 7 }, workerReplacementStrategy: 'FORCED' }],
+      },
+    ])
+  })
+
+  it('UpdateEnvironment takes an empty body', async () => {
+    const res = await app.request('/environments/MyEnv', { method: 'PATCH' })
+    expect(res.status).toBe(200)
+    expect(service.calls).toEqual([{ method: 'update', args: [{ name: 'MyEnv', changes: {} }] }])
+  })
+
+  it('DeleteEnvironment returns {}', async () => {
+    const res = await send('DELETE', '/environments/MyEnv')
+    expect(res.status).toBe(200)
+    expectMwaaHeaders(res.headers)
+    expect(res.json).toEqual({})
+    expect(service.calls).toEqual([{ method: 'delete', args: ['MyEnv'] }])
+  })
+
+  it('rejects an invalid name before calling the service', async () => {
+    const message = await expectError(
+      send('GET', '/environments/bad%20name'),
+      400,
+      'ValidationException',
+    )
+    expect(message).toContain("Value 'bad name' at 'name'")
+    expect(service.calls).toEqual([])
+  })
+
+  it('reports every field problem of a create in one 400', async () => {
+    const message = await expectError(
+      send('PUT', '/environments/MyEnv', { ...CREATE_BODY, Schedulers: 6, MaxWorkers: 'x' }),
+      400,
+      'ValidationException',
+    )
+    expect(message).toMatch(/^2 validation errors detected: /)
+    expect(message).toContain("at 'maxWorkers'")
+    expect(message).toContain("at 'schedulers'")
+    expect(service.calls).toEqual([])
+  })
+})
+
+describe('tag operations', () => {
+  it('TagResource decodes the ARN label exactly once', async () => {
+    expect(ENCODED_ARN).toContain('%3A')
+    const res = await send('POST', `/tags/${ENCODED_ARN}`, { Tags: { team: 'ml', 'a+b': 'c d' } })
+    expect(res.status).toBe(200)
+    expect(res.json).toEqual({})
+    expect(service.calls).toEqual([
+      { method: 'tagResource', args: [ARN, { team: 'ml', 'a+b': 'c d' }] },
+    ])
+  })
+
+  it('TagResource requires Tags', async () => {
+    const message = await expectError(
+      send('POST', `/tags/${ENCODED_ARN}`, {}),
+      400,
+      'ValidationException',
+    )
+    expect(message).toContain(
+      "Value null at 'tags' failed to satisfy constraint: Member must not be null",
+    )
+  })
+
+  it('UntagResource reads repeated tagKeys', async () => {
+    const res = await send(
+      'DELETE',
+      `/tags/${ENCODED_ARN}?tagKeys=team&tagKeys=a%2Bb&tagKeys=c%20d`,
+    )
+    expect(res.status).toBe(200)
+    expect(res.json).toEqual({})
+    expect(service.calls).toEqual([
+      { method: 'untagResource', args: [ARN, ['team', 'a+b', 'c d']] },
+    ])
+  })
+
+  it('ListTagsForResource returns {Tags}', async () => {
+    const res = await send('GET', `/tags/${ENCODED_ARN}`)
+    expect(res.json).toEqual({ Tags: { team: 'data', 'cost-center': '7' } })
+    expect(service.calls).toEqual([{ method: 'listTags', args: [ARN] }])
+  })
+
+  it('accepts an ARN label that was not encoded, except for its slash', async () => {
+    const res = await send('GET', `/tags/${ARN.replace('/', '%2F')}`)
+    expect(res.status).toBe(200)
+    expect(service.calls).toEqual([{ method: 'listTags', args: [ARN] }])
+  })
+
+  it('does not decode twice', async () => {
+    const twice = encodeURIComponent(ENCODED_ARN)
+    const message = await expectError(send('GET', `/tags/${twice}`), 400, 'ValidationException')
+    expect(message).toContain(`Value '${ENCODED_ARN}' at 'resourceArn'`)
+    expect(service.calls).toEqual([])
+  })
+
+  it('rejects malformed percent-encoding', async () => {
+    const message = await expectError(send('GET', '/tags/arn%E0%A4%A'), 400, 'ValidationException')
+    expect(message).toContain('not valid percent-encoding')
+  })
+
+  it('rejects an ARN of another service', async () => {
+    const other = encodeURIComponent('arn:aws:s3:::bucket')
+    const message = await expectError(send('GET', `/tags/${other}`), 400, 'ValidationException')
+    expect(message).toContain("at 'resourceArn'")
+  })
+})
+
+describe('InvokeRestApi', () => {
+  it('passes the validated request and returns Airflow’s answer', async () => {
+    const res = await send('POST', '/restapi/MyEnv', {
+      Path: '/dags',
+      Method: 'GET',
+      QueryParameters: { limit: 1 },
+    })
+    expect(res.status).toBe(200)
+    expect(res.json).toEqual({ RestApiStatusCode: 200, RestApiResponse: { total_entries: 0 } })
+    expect(service.calls).toEqual([
+      {
+        method: 'invokeRestApi',
+        args: [{ name: 'MyEnv', path: '/dags', method: 'GET', queryParameters: { limit: 1 } }],
+      },
+    ])
+  })
+
+  it('maps an Airflow 4xx to RestApiClientException with its status and body', async () => {
+    service.failure = new RestApiError(404, { detail: 'no such DAG' })
+    const res = await send('POST', '/restapi/MyEnv', { Path: '/dags/x', Method: 'GET' })
+    expect(res.status).toBe(400)
+    expect(res.headers.get('x-amzn-ErrorType')).toBe('RestApiClientException')
+    expect(res.json).toEqual({
+      RestApiStatusCode: 404,
+      RestApiResponse: { detail: 'no such DAG' },
+      message: 'Airflow REST API answered HTTP 404',
+    })
+  })
+
+  it('refuses paths that leave the Airflow API', async () => {
+    const message = await expectError(
+      send('POST', '/restapi/MyEnv', { Path: '/../../auth', Method: 'GET' }),
+      400,
+      'ValidationException',
+    )
+    expect(message).toContain("must not contain '.' or '..' segments")
+    expect(service.calls).toEqual([])
+  })
+})
+
+describe('errors', () => {
+  it('maps ResourceNotFoundError to 404 {message}', async () => {
+    service.failure = new ResourceNotFoundError('Environment', 'Ghost')
+    const message = await expectError(
+      send('GET', '/environments/Ghost'),
+      404,
+      'ResourceNotFoundException',
+    )
+    expect(message).toBe('Environment Ghost not found.')
+  })
+
+  it('maps AccessDeniedError to 403 {Message}', async () => {
+    service.failure = new AccessDeniedError('not allowed')
+    const res = await send('DELETE', '/environments/MyEnv')
+    expect(res.status).toBe(403)
+    expect(res.json).toEqual({ Message: 'not allowed' })
+  })
+
+  it('logs a rejected request at info with its request id', async () => {
+    service.failure = new ValidationError(
+      'Environments with CREATE_FAILED status cannot be updated.',
+    )
+    const res = await send('PATCH', '/environments/MyEnv', {})
+    const requestId = res.headers.get('x-amzn-RequestId')
+    expect(res.json).toEqual({
+      message: 'Environments with CREATE_FAILED status cannot be updated.',
+    })
+    expect(logs).toContainEqual({
+      level: 'info',
+      msg: 'request rejected',
+      obj: { requestId, errorType: 'ValidationException', status: 400 },
+    })
+  })
+
+  it('answers an unexpected error with a generic 500 and logs it with the request id', async () => {
+    const boom = new Error('connection string postgres://u:secret@db')
+    service.failure = boom
+    const res = await send('GET', '/environments/MyEnv')
+    expect(res.status).toBe(500)
+    expect(res.headers.get('x-amzn-ErrorType')).toBe('InternalServerException')
+    expect(res.json).toEqual({ message: INTERNAL_ERROR_MESSAGE })
+    expect(JSON.stringify(res.json)).not.toContain('secret')
+    const requestId = res.headers.get('x-amzn-RequestId')
+    expect(logs).toContainEqual({
+      level: 'error',
+      msg: 'request failed',
+      obj: { requestId, err: boom },
+    })
+  })
+
+  it('rejects a body that is not JSON', async () => {
+    const message = await expectError(
+      send('PUT', '/environments/MyEnv', '{"ExecutionRoleArn":'),
+      400,
+      'ValidationException',
+    )
+    expect(message).toBe('The request body could not be parsed as JSON.')
+    expect(service.calls).toEqual([])
+  })
+
+  it('rejects a JSON body that is not an object', async () => {
+    const message = await expectError(
+      send('POST', `/tags/${ENCODED_ARN}`, '[1]'),
+      400,
+      'ValidationException',
+    )
+    expect(message).toBe('The request body must be a JSON object.')
+  })
+
+  it('rejects a body over maxBodyBytes', async () => {
+    app = build(64)
+    const message = await expectError(
+      send('PUT', '/environments/MyEnv', CREATE_BODY),
+      400,
+      'ValidationException',
+    )
+    expect(message).toBe('The request body is larger than 64 bytes.')
+    expect(service.calls).toEqual([])
+  })
+
+  it('rejects a body over the limit when Content-Length says so', async () => {
+    app = build(10)
+    const res = await app.request('/environments/MyEnv', {
+      method: 'PUT',
+      body: 'x'.repeat(11),
+      headers: { 'content-length': '11' },
+    })
+    expect(res.status).toBe(400)
+    expect(res.headers.get('x-amzn-ErrorType')).toBe('ValidationException')
+  })
+
+  it.each([
+    ['POST', '/environments/MyEnv'],
+    ['GET', '/nothing'],
+    ['GET', '/environments/MyEnv/extra'],
+    ['PUT', '/tags/x'],
+    ['POST', '/clitoken'],
+  ])('answers %s %s with 404 UnknownOperationException', async (method, path) => {
+    const message = await expectError(send(method, path), 404, 'UnknownOperationException')
+    expect(message).toBe(`No operation matches ${method} ${path}.`)
+    expect(service.calls).toEqual([])
+  })
+
+  it('gives every response its own request id', async () => {
+    const a = await send('GET', '/environments/MyEnv')
+    const b = await send('GET', '/nothing')
+    const idA = a.headers.get('x-amzn-RequestId')
+    expect(idA).toMatch(UUID)
+    expect(b.headers.get('x-amzn-RequestId')).toMatch(UUID)
+    expect(b.headers.get('x-amzn-RequestId')).not.toBe(idA)
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        msg: 'request handled',
+        obj: expect.objectContaining({ requestId: idA, method: 'GET', status: 200 }) as unknown,
+      }),
+    )
+  })
+})

@@ -1,0 +1,155 @@
+/**
+ * Every airdock setting, read once from environment variables with the `AIRDOCK_` prefix.
+ * This is the only module that reads `process.env` (enforced by ESLint). On a bad value,
+ * `loadSettings` throws one error listing every invalid variable.
+ */
+import path from 'node:path'
+import { z } from 'zod'
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+/** The settings schema: names, meanings, units and defaults (the README lists the same). */
+const schema = z.object({
+  /** Where airdock keeps its state: PostgreSQL data, environments, buckets, logs. */
+  AIRDOCK_DATA_DIR: z.string().min(1).default('./.airdock'),
+  /** Port of the MWAA API (listening on 127.0.0.1 only until access control lands). */
+  AIRDOCK_PORT: intFrom(1, 65535).default(8780),
+  /** Region used in ARNs and the SigV4 scope. */
+  AIRDOCK_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/)
+    .default('us-east-1'),
+  /** 12-digit account id used in ARNs. */
+  AIRDOCK_ACCOUNT_ID: z
+    .string()
+    .regex(/^\d{12}$/)
+    .default('000000000000'),
+  /** External PostgreSQL (superuser URL) instead of the embedded server. */
+  AIRDOCK_DATABASE_URL: z.string().url().optional(),
+  /** Port of the embedded PostgreSQL server (loopback only). */
+  AIRDOCK_POSTGRES_PORT: intFrom(1, 65535).default(8732),
+  /** Where Airflow runtimes (one virtual environment per version) are built; shared. */
+  AIRDOCK_RUNTIME_DIR: z.string().min(1).optional(),
+  /** Python interpreter used to build runtimes (MWAA runs Airflow 3 on Python 3.12). */
+  AIRDOCK_PYTHON: z.string().min(1).default('3.12'),
+  /** The `uv` executable used to build runtimes. */
+  AIRDOCK_UV: z.string().min(1).default('uv'),
+  /** First port of the range that gateways, api-servers and brokers are given. */
+  AIRDOCK_COMPONENT_PORT_BASE: intFrom(1024, 65000).default(18000),
+  /** S3-compatible endpoint for `arn:aws:s3:::NAME` buckets; unset = folder buckets. */
+  AIRDOCK_S3_ENDPOINT: z.string().url().optional(),
+  /** Access key for the S3 endpoint. */
+  AIRDOCK_S3_ACCESS_KEY_ID: z.string().optional(),
+  /** Secret key for the S3 endpoint. */
+  AIRDOCK_S3_SECRET_ACCESS_KEY: z.string().optional(),
+  /** Path-style S3 addressing (needed by most S3-compatible servers). */
+  AIRDOCK_S3_FORCE_PATH_STYLE: bool.default(true),
+  /** How often the bucket's DAG folder is mirrored into each environment, in ms. */
+  AIRDOCK_DAG_SYNC_INTERVAL_MS: intFrom(200, 600_000).default(1000),
+  /** How often every environment is reconciled even without events, in ms. */
+  AIRDOCK_RESYNC_INTERVAL_MS: intFrom(500, 600_000).default(3000),
+  /** How long a DELETED environment stays visible before GetEnvironment answers 404, in ms. */
+  AIRDOCK_DELETED_RETENTION_MS: intFrom(0, 86_400_000).default(60_000),
+  /** How long an environment may take to become healthy before CREATE_FAILED, in ms. */
+  AIRDOCK_CREATE_TIMEOUT_MS: intFrom(10_000, 7_200_000).default(900_000),
+  /** Stop every environment's processes when the control plane exits (default: keep them running and adopt them on the next start). */
+  AIRDOCK_STOP_ON_EXIT: bool.default(false),
+  /** Log level of the control plane (pino). */
+  AIRDOCK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+})
+
+/** Parsed settings (camelCase; paths absolute). */
+export interface Settings {
+  dataDir: string
+  port: number
+  region: string
+  accountId: string
+  databaseUrl?: string
+  postgresPort: number
+  runtimeDir: string
+  python: string
+  uv: string
+  componentPortBase: number
+  s3?: { endpoint: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean }
+  dagSyncIntervalMs: number
+  resyncIntervalMs: number
+  deletedRetentionMs: number
+  createTimeoutMs: number
+  stopOnExit: boolean
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /** The host's `PATH`, handed on to Airflow processes after the runtime's own `bin`. */
+  hostPath: string
+  /** The host's whole environment, for installers (`uv` needs the machine's proxy and CA settings). */
+  hostEnv: Record<string, string>
+  /** The host variables Airflow processes inherit: CA bundles, proxies, time zone. */
+  passThroughEnv: Record<string, string>
+}
+
+/** Host variables that Airflow processes inherit (TLS trust, proxies, time zone). */
+const PASS_THROUGH =
+  /^(SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|AWS_CA_BUNDLE|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|https?_proxy|NO_PROXY|no_proxy|TZ)$/
+
+/** Thrown when one or more settings are invalid; the message lists all of them. */
+export class SettingsError extends Error {}
+
+/**
+ * Reads settings from `env`.
+ * @param env - variables to read (default `process.env`)
+ * @param cwd - base for relative paths (default `process.cwd()`)
+ * @throws SettingsError listing every invalid variable
+ */
+export function loadSettings(
+  env: Record<string, string | undefined> = process.env,
+  cwd: string = process.cwd(),
+): Settings {
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  )
+  const parsed = schema.safeParse(cleaned)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+    throw new SettingsError(`invalid settings:\n  ${lines.join('\n  ')}`)
+  }
+  const s = parsed.data
+  const dataDir = path.resolve(cwd, s.AIRDOCK_DATA_DIR)
+  return {
+    dataDir,
+    port: s.AIRDOCK_PORT,
+    region: s.AIRDOCK_REGION,
+    accountId: s.AIRDOCK_ACCOUNT_ID,
+    databaseUrl: s.AIRDOCK_DATABASE_URL,
+    postgresPort: s.AIRDOCK_POSTGRES_PORT,
+    runtimeDir: path.resolve(cwd, s.AIRDOCK_RUNTIME_DIR ?? path.join(dataDir, 'runtimes')),
+    python: s.AIRDOCK_PYTHON,
+    uv: s.AIRDOCK_UV,
+    componentPortBase: s.AIRDOCK_COMPONENT_PORT_BASE,
+    s3: s.AIRDOCK_S3_ENDPOINT
+      ? {
+          endpoint: s.AIRDOCK_S3_ENDPOINT,
+          accessKeyId: s.AIRDOCK_S3_ACCESS_KEY_ID,
+          secretAccessKey: s.AIRDOCK_S3_SECRET_ACCESS_KEY,
+          forcePathStyle: s.AIRDOCK_S3_FORCE_PATH_STYLE,
+        }
+      : undefined,
+    dagSyncIntervalMs: s.AIRDOCK_DAG_SYNC_INTERVAL_MS,
+    resyncIntervalMs: s.AIRDOCK_RESYNC_INTERVAL_MS,
+    deletedRetentionMs: s.AIRDOCK_DELETED_RETENTION_MS,
+    createTimeoutMs: s.AIRDOCK_CREATE_TIMEOUT_MS,
+    stopOnExit: s.AIRDOCK_STOP_ON_EXIT,
+    logLevel: s.AIRDOCK_LOG_LEVEL,
+    hostPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    hostEnv: definedOnly(env),
+    passThroughEnv: definedOnly(
+      Object.fromEntries(Object.entries(env).filter(([k]) => PASS_THROUGH.test(k))),
+    ),
+  }
+}
+
+function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+  )
+}

@@ -1,0 +1,166 @@
+/**
+ * Wires the control plane together: the only module that constructs adapters (driver, stores,
+ * object store, PostgreSQL) and hands them to the core. `main.ts` runs it in the foreground;
+ * tests start it in-process.
+ */
+import { chmod, mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { serve, type ServerType } from '@hono/node-server'
+import { RuntimeManager } from './airflow/runtime-manager.js'
+import { createApiApp } from './api/app.js'
+import { registerExtensions } from './api/extensions.js'
+import type { Settings } from './config/settings.js'
+import { findExecutable } from './lib/find-executable.js'
+import { createLogger, type Logger } from './observability/logger.js'
+import {
+  ensurePostgresServer,
+  externalPostgres,
+  type PostgresServer,
+} from './platform/postgres-server.js'
+import { EnvironmentReconciler } from './reconciler/environment-reconciler.js'
+import { LocalDriver } from './runtime/local/local-driver.js'
+import { SecretBox } from './security/secret-box.js'
+import { EnvironmentService } from './services/environment-service.js'
+import { EnvironmentStore } from './store/environment-store.js'
+import { FsObjectStore } from './storage/fs-object-store.js'
+import type { ObjectStore } from './storage/object-store.js'
+import { S3ObjectStore } from './storage/s3-object-store.js'
+
+/** A running control plane. */
+export interface ControlPlane {
+  settings: Settings
+  /** `http://127.0.0.1:<port>`: the MWAA endpoint. */
+  endpoint: string
+  service: EnvironmentService
+  reconciler: EnvironmentReconciler
+  store: EnvironmentStore
+  driver: LocalDriver
+  postgres: PostgresServer
+  objectStore: ObjectStore
+  runtimes: RuntimeManager
+  logger: Logger
+  /**
+   * Stops the control plane.
+   * @param options.stopComponents - also stop every environment's processes and PostgreSQL
+   *   (default: `settings.stopOnExit`); otherwise they keep running and are adopted next start
+   */
+  stop(options?: { stopComponents?: boolean }): Promise<void>
+}
+
+/** Thrown when a required outside program (redis-server, uv) is missing. */
+export class MissingProgramError extends Error {}
+
+/**
+ * Starts the control plane: PostgreSQL (embedded unless `databaseUrl`), migrations, the
+ * reconciler (which adopts running components) and the MWAA API on 127.0.0.1.
+ */
+export async function startControlPlane(
+  settings: Settings,
+  logger?: Logger,
+): Promise<ControlPlane> {
+  const log = logger ?? createLogger(settings.logLevel)
+  await mkdir(settings.dataDir, { recursive: true, mode: 0o755 })
+  // PostgreSQL runs as the `postgres` user when we are root: it must be able to enter the data dir.
+  await chmod(settings.dataDir, 0o755)
+  const redisServer = findExecutable('redis-server', settings.hostPath)
+  if (!redisServer) {
+    throw new MissingProgramError('redis-server was not found on PATH; run `make setup`')
+  }
+  const uv = findExecutable(settings.uv, settings.hostPath)
+  if (!uv) throw new MissingProgramError(`${settings.uv} was not found on PATH; run \`make setup\``)
+
+  const secretBox = await SecretBox.openOrCreate(path.join(settings.dataDir, 'master.key'))
+  const driver = await LocalDriver.open({
+    runDir: path.join(settings.dataDir, 'run'),
+    logger: log.child({ part: 'driver' }),
+  })
+  const postgres = settings.databaseUrl
+    ? externalPostgres(settings.databaseUrl)
+    : await ensurePostgresServer({
+        dir: path.join(settings.dataDir, 'postgres'),
+        port: settings.postgresPort,
+        driver,
+        secretBox,
+        logger: log,
+      })
+  const store = await EnvironmentStore.open(postgres.controlPlaneUrl)
+  const runtimes = new RuntimeManager({
+    runtimeDir: settings.runtimeDir,
+    python: settings.python,
+    uv,
+    hostPath: settings.hostPath,
+    hostEnv: settings.hostEnv,
+    logger: log.child({ part: 'runtimes' }),
+  })
+  const objectStore: ObjectStore = settings.s3
+    ? new S3ObjectStore({ ...settings.s3, region: settings.region })
+    : new FsObjectStore({ rootDir: path.join(settings.dataDir, 'buckets') })
+  const reconciler = new EnvironmentReconciler({
+    store,
+    driver,
+    runtimes,
+    secretBox,
+    objectStore,
+    postgres,
+    logger: log,
+    environmentsDir: path.join(settings.dataDir, 'environments'),
+    componentPortBase: settings.componentPortBase,
+    region: settings.region,
+    hostPath: settings.hostPath,
+    passThroughEnv: settings.passThroughEnv,
+    redisServer,
+    dagSyncIntervalMs: settings.dagSyncIntervalMs,
+    resyncIntervalMs: settings.resyncIntervalMs,
+    deletedRetentionMs: settings.deletedRetentionMs,
+    createTimeoutMs: settings.createTimeoutMs,
+  })
+  const service = new EnvironmentService({
+    store,
+    reconciler,
+    region: settings.region,
+    accountId: settings.accountId,
+    componentPortBase: settings.componentPortBase,
+    deletedRetentionMs: settings.deletedRetentionMs,
+    environmentsDir: path.join(settings.dataDir, 'environments'),
+  })
+  const app = createApiApp({
+    service,
+    region: settings.region,
+    accountId: settings.accountId,
+    logger: log.child({ part: 'api' }),
+  })
+  registerExtensions(app, service)
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: settings.port }, () =>
+      resolve(s),
+    )
+    s.once('error', reject)
+  })
+  await reconciler.start()
+  const endpoint = `http://127.0.0.1:${settings.port}`
+  log.info({ endpoint, dataDir: settings.dataDir }, 'airdock ready')
+
+  let stopped = false
+  return {
+    settings,
+    endpoint,
+    service,
+    reconciler,
+    store,
+    driver,
+    postgres,
+    objectStore,
+    runtimes,
+    logger: log,
+    async stop(options) {
+      if (stopped) return
+      stopped = true
+      const stopComponents = options?.stopComponents ?? settings.stopOnExit
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await reconciler.close({ stopComponents })
+      await store.close()
+      await driver.close({ stopProcesses: stopComponents })
+      log.info({ stopComponents }, 'airdock stopped')
+    },
+  }
+}

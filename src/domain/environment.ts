@@ -1,0 +1,202 @@
+/**
+ * The environment: airdock's one resource kind, in camelCase (MWAA's PascalCase wire shapes live
+ * only in `src/api/wire.ts`).
+ *
+ * An environment has a **spec** (what the user asked for, written only by the environment
+ * service, versioned by `generation`) and a **status** (what the reconciler observed, written
+ * only by the reconciler). The MWAA status string is derived from the status by
+ * `deriveEnvironmentStatus` (see `status.ts`).
+ */
+
+/** MWAA `EnvironmentStatus` values (botocore model `mwaa/2020-07-01`). */
+export const ENVIRONMENT_STATUSES = [
+  'CREATING',
+  'CREATE_FAILED',
+  'AVAILABLE',
+  'UPDATING',
+  'DELETING',
+  'DELETED',
+  'UNAVAILABLE',
+  'UPDATE_FAILED',
+  'ROLLING_BACK',
+  'CREATING_SNAPSHOT',
+  'PENDING',
+  'MAINTENANCE',
+] as const
+/** One MWAA environment status. */
+export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number]
+
+/** MWAA `LoggingLevel`. */
+export const LOGGING_LEVELS = ['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG'] as const
+/** One Airflow log level as MWAA names it. */
+export type LoggingLevel = (typeof LOGGING_LEVELS)[number]
+
+/** The five MWAA log types, in the order MWAA lists them. */
+export const LOG_TYPES = [
+  'dagProcessingLogs',
+  'schedulerLogs',
+  'webserverLogs',
+  'workerLogs',
+  'taskLogs',
+] as const
+/** One MWAA log type (camelCase of `DagProcessingLogs` …). */
+export type LogType = (typeof LOG_TYPES)[number]
+
+/** One log type's setting (`ModuleLoggingConfigurationInput`). */
+export interface ModuleLoggingConfiguration {
+  enabled: boolean
+  logLevel: LoggingLevel
+}
+
+/** `LoggingConfiguration`: every log type is always present in the spec (defaults filled in). */
+export type LoggingConfiguration = Record<LogType, ModuleLoggingConfiguration>
+
+/** `NetworkConfiguration`: stored and echoed; locally every component listens on loopback. */
+export interface NetworkConfiguration {
+  subnetIds: string[]
+  securityGroupIds: string[]
+}
+
+/** MWAA `WebserverAccessMode`. */
+export const WEBSERVER_ACCESS_MODES = ['PRIVATE_ONLY', 'PUBLIC_ONLY', 'PUBLIC_AND_PRIVATE'] as const
+/** How the environment's web server is reachable. */
+export type WebserverAccessMode = (typeof WEBSERVER_ACCESS_MODES)[number]
+
+/** MWAA `EndpointManagement`. */
+export const ENDPOINT_MANAGEMENTS = ['CUSTOMER', 'SERVICE'] as const
+/** Who manages the VPC endpoints (stored only; locally always SERVICE-like). */
+export type EndpointManagement = (typeof ENDPOINT_MANAGEMENTS)[number]
+
+/** MWAA `WorkerReplacementStrategy`. */
+export const WORKER_REPLACEMENT_STRATEGIES = ['FORCED', 'GRACEFUL'] as const
+/** How workers are replaced on an update. */
+export type WorkerReplacementStrategy = (typeof WORKER_REPLACEMENT_STRATEGIES)[number]
+
+/**
+ * The desired state of an environment, with every MWAA default filled in.
+ * Counts are process counts; paths are object keys relative to the bucket root.
+ */
+export interface EnvironmentSpec {
+  executionRoleArn: string
+  sourceBucketArn: string
+  dagS3Path: string
+  networkConfiguration: NetworkConfiguration
+  pluginsS3Path?: string
+  pluginsS3ObjectVersion?: string
+  requirementsS3Path?: string
+  requirementsS3ObjectVersion?: string
+  startupScriptS3Path?: string
+  startupScriptS3ObjectVersion?: string
+  /** `section.option` → value; becomes `AIRFLOW__SECTION__OPTION` for every component. */
+  airflowConfigurationOptions: Record<string, string>
+  environmentClass: string
+  maxWorkers: number
+  minWorkers: number
+  schedulers: number
+  minWebservers: number
+  maxWebservers: number
+  kmsKey?: string
+  airflowVersion: string
+  loggingConfiguration: LoggingConfiguration
+  weeklyMaintenanceWindowStart: string
+  webserverAccessMode: WebserverAccessMode
+  endpointManagement: EndpointManagement
+}
+
+/** MWAA `UpdateStatus` of `LastUpdate`. */
+export type UpdateStatus = 'SUCCESS' | 'PENDING' | 'FAILED'
+
+/** MWAA `LastUpdate`: the most recent create or update and how it ended. */
+export interface LastUpdate {
+  status: UpdateStatus
+  createdAt: Date
+  /** Who asked: `CreateEnvironment`, `UpdateEnvironment`, or an airdock-internal source. */
+  source: string
+  error?: { errorCode: string; errorMessage: string }
+  workerReplacementStrategy?: WorkerReplacementStrategy
+}
+
+/** Lifecycle phase the reconciler is in for this environment (input to the status derivation). */
+export type EnvironmentPhase =
+  /** Accepted, nothing provisioned yet, or provisioning for the first time. */
+  | 'creating'
+  /** First provisioning failed and was cleaned up; only delete is allowed. */
+  | 'create-failed'
+  /** Has been AVAILABLE at least once. */
+  | 'provisioned'
+  /** DeleteEnvironment accepted; teardown in progress. */
+  | 'deleting'
+  /** Torn down; kept briefly so GetEnvironment answers DELETED, then purged. */
+  | 'deleted'
+
+/** One component's observed state, as shown by the airdock status extension. */
+export interface ComponentStatus {
+  name: string
+  /** Component kind: api-server, scheduler, dag-processor, triggerer, worker, broker. */
+  component: string
+  phase: 'starting' | 'running' | 'stopping' | 'exited' | 'crash-looping'
+  pid?: number
+  restarts: number
+  /** Airflow's own view where it has one (from `/api/v2/monitor/health`). */
+  healthy?: boolean
+  message?: string
+}
+
+/**
+ * What the reconciler observed. Written only by the reconciler (single writer).
+ */
+export interface EnvironmentObservation {
+  phase: EnvironmentPhase
+  /** The spec generation the running components were last converged to. */
+  observedGeneration: number
+  /** True when every component is running and Airflow reports itself healthy. */
+  healthy: boolean
+  /** True when a component keeps crashing (the driver's crash-loop detection). */
+  crashLooping: boolean
+  /** True while converging to `generation` after a create/update started. */
+  progressing: boolean
+  /** Set when the latest create/update ended in failure (`create-failed` or UPDATE_FAILED). */
+  failedGeneration?: number
+  /** Machine-readable reason for a failure or outage, e.g. `RUNTIME_BUILD_FAILED`. */
+  failureCode?: string
+  /** Human-readable reason for the current unhealthy/failed state. */
+  message?: string
+  /** When the environment was first seen healthy for the current generation (for figures). */
+  availableAt?: Date
+  components: ComponentStatus[]
+  /** Airflow version whose schema `airflow db migrate` last brought the database to. */
+  migratedAirflowVersion?: string
+  /** Gateway port that fronts this environment's api-servers (stable across restarts). */
+  gatewayPort?: number
+}
+
+/** The latest accepted create/update request (written by the environment service only). */
+export interface LastUpdateRequest {
+  createdAt: Date
+  /** `CreateEnvironment` or `UpdateEnvironment` (or an airdock-internal source). */
+  source: string
+  workerReplacementStrategy?: WorkerReplacementStrategy
+}
+
+/** One stored environment: identity, spec, observation and bookkeeping. */
+export interface EnvironmentRecord {
+  name: string
+  arn: string
+  /** Short stable id (lowercase hex); names folders, database roles and the web server host. */
+  id: string
+  createdAt: Date
+  spec: EnvironmentSpec
+  /** Bumped by every accepted create/update; compared to `observation.observedGeneration`. */
+  generation: number
+  tags: Record<string, string>
+  /** The request behind `generation`; `LastUpdate` is derived from it and the observation. */
+  lastUpdateRequest: LastUpdateRequest
+  /**
+   * Index of the block of loopback ports this environment owns (gateway, broker,
+   * api-servers); fixed at create so ports survive restarts.
+   */
+  portBlock: number
+  observation: EnvironmentObservation
+  deletionRequestedAt?: Date
+  deletedAt?: Date
+}

@@ -1,0 +1,541 @@
+/**
+ * The reconciler (DESIGN.md decision 3): converges each environment to its spec and is the only
+ * writer of its observation (from which the MWAA status is derived by `deriveEnvironmentStatus`).
+ *
+ * A reconcile of one environment (key = name) loads the record and takes the steps in order —
+ * each idempotent, so a crash or restart of the control plane simply resumes:
+ *
+ *   deletion requested → stop DAG sync, gateway and components, drop the database, remove the
+ *   folder, mark DELETED (purged after the retention period);
+ *   otherwise → runtime (built once, shared) → secrets (generated once, sealed) → folders →
+ *   database and role → `airflow db migrate` (once per database and Airflow version) → DAG sync
+ *   → plan components → driver.apply → gateway upstreams → observe (process phases + Airflow
+ *   health) → one observation write.
+ *
+ * Keys arrive from API writes (`enqueue`), driver events (a component exited), and a periodic
+ * resync of every environment.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import {
+  environmentLayout,
+  migrateCommand,
+  planComponents,
+  portsForBlock,
+  type EnvironmentLayout,
+  type EnvironmentSecrets,
+  type PlanInput,
+} from '../airflow/components.js'
+import { fetchAirflowHealth } from '../airflow/health.js'
+import {
+  dropMetadataDatabase,
+  ensureMetadataDatabase,
+  metadataDatabaseFor,
+} from '../airflow/metadata-database.js'
+import { RuntimeBuildError, type Runtime, type RuntimeManager } from '../airflow/runtime-manager.js'
+import type {
+  ComponentStatus,
+  EnvironmentObservation,
+  EnvironmentRecord,
+} from '../domain/environment.js'
+import { coerceError } from '../domain/errors.js'
+import { Gateway } from '../gateway/gateway.js'
+import type { Logger } from '../observability/logger.js'
+import type { PostgresServer } from '../platform/postgres-server.js'
+import type { ComponentState, Driver } from '../runtime/driver.js'
+import type { SecretBox } from '../security/secret-box.js'
+import type { EnvironmentStore } from '../store/environment-store.js'
+import { DagSync } from '../storage/dag-sync.js'
+import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
+import { WorkQueue, type ProcessResult } from './work-queue.js'
+
+/** Dependencies and settings of the reconciler. */
+export interface ReconcilerOptions {
+  store: EnvironmentStore
+  driver: Driver
+  runtimes: RuntimeManager
+  secretBox: SecretBox
+  objectStore: ObjectStore
+  postgres: PostgresServer
+  logger: Logger
+  /** `$AIRDOCK_DATA_DIR/environments`. */
+  environmentsDir: string
+  componentPortBase: number
+  region: string
+  hostPath: string
+  /** Host variables Airflow processes inherit (CA bundles, proxies, TZ). */
+  passThroughEnv: Record<string, string>
+  redisServer: string
+  dagSyncIntervalMs: number
+  resyncIntervalMs: number
+  deletedRetentionMs: number
+  createTimeoutMs: number
+  /** How long an update may take to become healthy before UPDATE_FAILED, in ms. */
+  updateTimeoutMs?: number
+  /** Most environments reconciled at once. */
+  concurrency?: number
+}
+
+/** Requeue period while an environment is converging, in ms. */
+const CONVERGING_REQUEUE_MS = 1_000
+
+/** Generates the per-environment secrets (once; they are sealed before being stored). */
+function generateSecrets(): EnvironmentSecrets {
+  return {
+    fernetKey: randomBytes(32).toString('base64url') + '=',
+    jwtSecret: randomBytes(64).toString('base64url'),
+    apiSecretKey: randomBytes(32).toString('base64url'),
+    databasePassword: randomBytes(24).toString('base64url'),
+    brokerPassword: randomBytes(24).toString('base64url'),
+    adminPassword: randomBytes(12).toString('base64url'),
+  }
+}
+
+/** Converges environments. Start with `start()`, stop with `close()`. */
+export class EnvironmentReconciler {
+  private readonly queue: WorkQueue
+  private readonly gateways = new Map<string, Gateway>()
+  private readonly syncs = new Map<string, { sync: DagSync; source: string }>()
+  private readonly runtimeProgress = new Map<string, string>()
+  private resyncTimer?: NodeJS.Timeout
+  private readonly log: Logger
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.log = options.logger.child({ part: 'reconciler' })
+    this.queue = new WorkQueue((name) => this.reconcileSafely(name), options.concurrency ?? 4)
+    options.driver.on('component:exited', (event) => {
+      void this.nameForGroup(event.groupId).then((name) => name && this.queue.add(name))
+    })
+  }
+
+  /** Enqueues every stored environment and starts the periodic resync. */
+  async start(): Promise<void> {
+    await this.resync()
+    this.resyncTimer = setInterval(() => void this.resync(), this.options.resyncIntervalMs)
+    this.resyncTimer.unref()
+  }
+
+  /** Asks for a reconcile of one environment soon. */
+  enqueue(name: string): void {
+    this.queue.add(name)
+  }
+
+  /**
+   * Stops reconciling. Gateways and DAG syncs stop with the control plane; the components keep
+   * running unless `stopComponents` (they are adopted by the next start otherwise).
+   */
+  async close(options: { stopComponents: boolean }): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer)
+    await this.queue.close()
+    await Promise.all([...this.syncs.values()].map((s) => s.sync.stop()))
+    this.syncs.clear()
+    await Promise.all([...this.gateways.values()].map((g) => g.close()))
+    this.gateways.clear()
+    if (options.stopComponents) {
+      for (const group of this.options.driver.groups()) {
+        if (group !== 'platform') await this.options.driver.stopGroup(group)
+      }
+    }
+  }
+
+  /** The gateway of an environment, if it is running (used by InvokeRestApi). */
+  gatewayFor(environmentId: string): Gateway | undefined {
+    return this.gateways.get(environmentId)
+  }
+
+  /** Opens an environment's secrets. */
+  async secretsFor(record: EnvironmentRecord): Promise<EnvironmentSecrets | undefined> {
+    const sealed = await this.options.store.getSealedSecrets(record.name)
+    return sealed ? this.options.secretBox.openJson<EnvironmentSecrets>(sealed) : undefined
+  }
+
+  private async resync(): Promise<void> {
+    try {
+      for (const record of await this.options.store.all()) this.queue.add(record.name)
+    } catch (err) {
+      this.log.error({ err }, 'resync failed')
+    }
+  }
+
+  private async nameForGroup(groupId: string): Promise<string | undefined> {
+    const all = await this.options.store.all().catch(() => [])
+    return all.find((r) => r.id === groupId)?.name
+  }
+
+  private async reconcileSafely(name: string): Promise<ProcessResult> {
+    const startedAt = Date.now()
+    try {
+      const result = await this.reconcile(name)
+      this.log.debug({ environment: name, durationMs: Date.now() - startedAt }, 'reconciled')
+      return result
+    } catch (err) {
+      this.log.warn({ environment: name, err: coerceError(err) }, 'reconcile failed, retrying')
+      return { requeueAfterMs: 3_000 }
+    }
+  }
+
+  private async reconcile(name: string): Promise<ProcessResult> {
+    const { store } = this.options
+    const record = await store.get(name)
+    if (!record) return {}
+    if (record.deletedAt) {
+      if (Date.now() - record.deletedAt.getTime() >= this.options.deletedRetentionMs) {
+        await store.purge(name)
+        return {}
+      }
+      return { requeueAfterMs: this.options.deletedRetentionMs }
+    }
+    if (record.deletionRequestedAt) return this.tearDown(record)
+    if (record.observation.phase === 'create-failed') return {}
+
+    const layout = environmentLayout(this.options.environmentsDir, record.id)
+    let runtime: Runtime
+    try {
+      runtime = await this.ensureRuntime(record)
+    } catch (err) {
+      if (err instanceof RuntimeBuildError) {
+        return this.fail(
+          record,
+          'RUNTIME_BUILD_FAILED',
+          `The Airflow ${record.spec.airflowVersion} runtime could not be built: ${err.message}`,
+        )
+      }
+      throw err
+    }
+    const secrets = await this.ensureSecrets(record)
+    await this.ensureFolders(layout, secrets)
+    const db = metadataDatabaseFor(record.id)
+    const input: PlanInput = {
+      environmentName: record.name,
+      environmentId: record.id,
+      spec: record.spec,
+      layout,
+      runtime,
+      ports: portsForBlock(this.options.componentPortBase, record.portBlock),
+      secrets,
+      database: { host: this.options.postgres.host, port: this.options.postgres.port, ...db },
+      workers: record.spec.minWorkers,
+      hostPath: this.options.hostPath,
+      passThroughEnv: this.options.passThroughEnv,
+      region: this.options.region,
+      redisServer: this.options.redisServer,
+    }
+    if (record.observation.migratedAirflowVersion !== runtime.airflowVersion) {
+      await ensureMetadataDatabase(this.options.postgres.adminUrl, db, secrets.databasePassword)
+      try {
+        await this.migrate(input)
+      } catch (err) {
+        if (record.observation.phase === 'creating') {
+          return this.fail(record, 'DATABASE_MIGRATION_FAILED', coerceError(err).message)
+        }
+        throw err
+      }
+      record.observation.migratedAirflowVersion = runtime.airflowVersion
+      await this.options.store.writeObservation(record.name, record.observation)
+    }
+    await this.ensureDagSync(record, layout)
+
+    const desired = planComponents(input)
+    const states = await this.options.driver.apply(record.id, desired)
+    const gateway = await this.ensureGateway(record, input.ports.gateway)
+    const apiServerPorts = desired
+      .filter((c) => c.component === 'api-server')
+      .map((c, i) => ({ name: c.name, port: input.ports.apiServers[i]! }))
+    const runningApiServers = apiServerPorts.filter((a) =>
+      states.some((s) => s.name === a.name && (s.phase === 'running' || s.phase === 'starting')),
+    )
+    gateway.setUpstreams(runningApiServers.map((a) => ({ host: '127.0.0.1', port: a.port })))
+
+    return this.observe(record, states, apiServerPorts)
+  }
+
+  private async ensureRuntime(record: EnvironmentRecord): Promise<Runtime> {
+    const version = record.spec.airflowVersion
+    const found = await this.options.runtimes.find(version)
+    if (found) return found
+    let lastWrite = 0
+    return this.options.runtimes.ensure(version, (line) => {
+      this.runtimeProgress.set(version, line)
+      if (Date.now() - lastWrite > 2_000 && record.observation.phase === 'creating') {
+        lastWrite = Date.now()
+        void this.options.store.writeObservation(record.name, {
+          ...record.observation,
+          message: `Building the Airflow ${version} runtime: ${line.slice(0, 200)}`,
+        })
+      }
+    })
+  }
+
+  private async ensureSecrets(record: EnvironmentRecord): Promise<EnvironmentSecrets> {
+    const existing = await this.secretsFor(record)
+    if (existing) return existing
+    const sealed = await this.options.store.putSealedSecretsOnce(
+      record.name,
+      this.options.secretBox.sealJson(generateSecrets()),
+    )
+    return this.options.secretBox.openJson<EnvironmentSecrets>(sealed)
+  }
+
+  private async ensureFolders(
+    layout: EnvironmentLayout,
+    secrets: EnvironmentSecrets,
+  ): Promise<void> {
+    for (const dir of [
+      layout.homeDir,
+      layout.dagsDir,
+      layout.pluginsDir,
+      layout.logsDir,
+      layout.componentLogsDir,
+      layout.brokerDir,
+    ]) {
+      await mkdir(dir, { recursive: true, mode: 0o750 })
+    }
+    const marker = '# airdock: configuration comes from AIRFLOW__* environment variables.\n'
+    const current = await readFile(layout.configFile, 'utf8').catch(() => '')
+    if (current !== marker) await writeFile(layout.configFile, marker, { mode: 0o600 })
+    await writeFile(layout.passwordsFile, JSON.stringify({ admin: secrets.adminPassword }), {
+      mode: 0o600,
+    })
+  }
+
+  /** Runs `airflow db migrate` once; its output goes to `logs/components/db-migrate.log`. */
+  private async migrate(input: PlanInput): Promise<void> {
+    const { command, args, env } = migrateCommand(input)
+    const logFile = path.join(input.layout.componentLogsDir, 'db-migrate.log')
+    const out = createWriteStream(logFile, { flags: 'a' })
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(command, args, {
+        env,
+        cwd: input.layout.homeDir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      child.stdout.pipe(out, { end: false })
+      child.stderr.pipe(out, { end: false })
+      const timer = setTimeout(() => child.kill('SIGKILL'), 600_000)
+      child.on('error', reject)
+      child.on('close', (code) => {
+        clearTimeout(timer)
+        out.end()
+        if (code === 0) resolve()
+        else reject(new Error(`airflow db migrate failed (exit ${code}); see ${logFile}`))
+      })
+    })
+    this.log.info({ environment: input.environmentName }, 'metadata database migrated')
+  }
+
+  private async ensureDagSync(record: EnvironmentRecord, layout: EnvironmentLayout): Promise<void> {
+    const source = `${record.spec.sourceBucketArn}|${record.spec.dagS3Path}`
+    const current = this.syncs.get(record.id)
+    if (current?.source === source) return
+    if (current) await current.sync.stop()
+    const sync = new DagSync({
+      store: this.options.objectStore,
+      bucket: parseBucketArn(record.spec.sourceBucketArn),
+      prefix: record.spec.dagS3Path,
+      targetDir: layout.dagsDir,
+      manifestFile: path.join(layout.homeDir, 'dag-sync-manifest.json'),
+      logger: this.log.child({ environment: record.name, part: 'dag-sync' }),
+      intervalMs: this.options.dagSyncIntervalMs,
+    })
+    try {
+      await sync.syncOnce()
+    } catch (err) {
+      this.log.warn({ environment: record.name, err: coerceError(err) }, 'first DAG sync failed')
+    }
+    sync.start()
+    this.syncs.set(record.id, { sync, source })
+  }
+
+  private async ensureGateway(record: EnvironmentRecord, port: number): Promise<Gateway> {
+    const existing = this.gateways.get(record.id)
+    if (existing) return existing
+    const gateway = await Gateway.start({
+      host: '127.0.0.1',
+      port,
+      logger: this.log.child({ environment: record.name, part: 'gateway' }),
+    })
+    this.gateways.set(record.id, gateway)
+    return gateway
+  }
+
+  private async observe(
+    record: EnvironmentRecord,
+    states: ComponentState[],
+    apiServers: { name: string; port: number }[],
+  ): Promise<ProcessResult> {
+    const healthByApiServer = new Map<string, boolean>()
+    let airflowUnhealthy: string[] = ['api-server']
+    for (const a of apiServers) {
+      const health = await fetchAirflowHealth(`http://127.0.0.1:${a.port}`)
+      healthByApiServer.set(a.name, health.reachable)
+      if (health.reachable) airflowUnhealthy = health.unhealthy
+    }
+    const components: ComponentStatus[] = states.map((s) => ({
+      name: s.name,
+      component: s.component,
+      phase: s.phase,
+      pid: s.pid,
+      restarts: s.restarts,
+      healthy:
+        s.component === 'api-server'
+          ? (healthByApiServer.get(s.name) ?? false)
+          : s.phase === 'running' && !airflowUnhealthy.includes(s.component),
+      ...(s.message ? { message: s.message } : {}),
+    }))
+    const crashing = states.filter((s) => s.phase === 'crash-looping')
+    const notRunning = states.filter((s) => s.phase !== 'running')
+    const healthy =
+      notRunning.length === 0 &&
+      airflowUnhealthy.length === 0 &&
+      [...healthByApiServer.values()].every(Boolean)
+    const now = new Date()
+    const obs: EnvironmentObservation = {
+      ...record.observation,
+      components,
+      healthy,
+      crashLooping: crashing.length > 0,
+      gatewayPort: portsForBlock(this.options.componentPortBase, record.portBlock).gateway,
+    }
+    delete obs.failureCode
+    delete obs.message
+    if (crashing.length > 0) {
+      obs.failureCode = 'COMPONENT_CRASH_LOOPING'
+      obs.message = crashing
+        .map(
+          (c) =>
+            `${c.name} keeps crashing (restarted ${c.restarts} times, last exit ${c.lastExitCode ?? c.lastExitSignal ?? '?'})`,
+        )
+        .join('; ')
+    } else if (!healthy) {
+      const parts = [
+        ...notRunning.map((s) => `${s.name} is ${s.phase}`),
+        ...airflowUnhealthy.map((u) => `Airflow reports ${u} unhealthy`),
+      ]
+      obs.message = `Waiting for: ${parts.join(', ')}`
+      obs.failureCode = 'COMPONENT_UNHEALTHY'
+    }
+
+    if (record.observation.phase === 'creating') {
+      if (healthy) {
+        obs.phase = 'provisioned'
+        obs.observedGeneration = record.generation
+        obs.progressing = false
+        obs.availableAt = now
+        this.log.info(
+          {
+            environment: record.name,
+            seconds: (now.getTime() - record.createdAt.getTime()) / 1000,
+          },
+          'environment available',
+        )
+      } else if (now.getTime() - record.createdAt.getTime() > this.options.createTimeoutMs) {
+        return this.fail(
+          record,
+          obs.failureCode ?? 'CREATE_TIMEOUT',
+          `The environment did not become healthy in time. ${obs.message ?? ''}`,
+        )
+      }
+    } else if (record.observation.phase === 'provisioned') {
+      const updating = record.observation.observedGeneration < record.generation
+      if (updating && record.observation.failedGeneration !== record.generation) {
+        if (healthy) {
+          obs.observedGeneration = record.generation
+          obs.progressing = false
+          obs.availableAt = now
+          this.log.info(
+            { environment: record.name, generation: record.generation },
+            'environment updated',
+          )
+        } else if (
+          now.getTime() - record.lastUpdateRequest.createdAt.getTime() >
+          (this.options.updateTimeoutMs ?? this.options.createTimeoutMs)
+        ) {
+          obs.failedGeneration = record.generation
+          obs.failureCode = obs.failureCode ?? 'UPDATE_TIMEOUT'
+          obs.message = `The update did not become healthy in time. ${obs.message ?? ''}`
+        }
+      }
+    }
+    await this.options.store.writeObservation(record.name, obs)
+    const converging =
+      obs.phase === 'creating' || obs.observedGeneration < record.generation || !healthy
+    return { requeueAfterMs: converging ? CONVERGING_REQUEUE_MS : this.options.resyncIntervalMs }
+  }
+
+  /** Ends a failed create: everything it started is cleaned up; CREATE_FAILED with the reason. */
+  private async fail(
+    record: EnvironmentRecord,
+    code: string,
+    message: string,
+  ): Promise<ProcessResult> {
+    this.log.error({ environment: record.name, code, message }, 'environment create failed')
+    if (record.observation.phase !== 'creating') {
+      await this.options.store.writeObservation(record.name, {
+        ...record.observation,
+        failedGeneration: record.generation,
+        failureCode: code,
+        message,
+      })
+      return {}
+    }
+    await this.release(record)
+    await this.options.store.writeObservation(record.name, {
+      ...record.observation,
+      phase: 'create-failed',
+      healthy: false,
+      progressing: false,
+      failedGeneration: record.generation,
+      failureCode: code,
+      message,
+      components: [],
+    })
+    return {}
+  }
+
+  /** Stops everything an environment has and removes its database and folder. Idempotent. */
+  private async release(record: EnvironmentRecord): Promise<void> {
+    const sync = this.syncs.get(record.id)
+    if (sync) {
+      await sync.sync.stop()
+      this.syncs.delete(record.id)
+    }
+    const gateway = this.gateways.get(record.id)
+    if (gateway) {
+      await gateway.close()
+      this.gateways.delete(record.id)
+    }
+    await this.options.driver.stopGroup(record.id)
+    await dropMetadataDatabase(this.options.postgres.adminUrl, metadataDatabaseFor(record.id))
+    await rm(environmentLayout(this.options.environmentsDir, record.id).homeDir, {
+      recursive: true,
+      force: true,
+    })
+  }
+
+  private async tearDown(record: EnvironmentRecord): Promise<ProcessResult> {
+    if (record.observation.phase !== 'deleting') {
+      await this.options.store.writeObservation(record.name, {
+        ...record.observation,
+        phase: 'deleting',
+        progressing: true,
+      })
+    }
+    await this.release(record)
+    await this.options.store.markDeleted(
+      record.name,
+      {
+        ...record.observation,
+        phase: 'deleted',
+        healthy: false,
+        progressing: false,
+        components: [],
+      },
+      new Date(),
+    )
+    this.log.info({ environment: record.name }, 'environment deleted')
+    return { requeueAfterMs: this.options.deletedRetentionMs }
+  }
+}

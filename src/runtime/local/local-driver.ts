@@ -1,0 +1,825 @@
+/**
+ * The local driver: runs components as supervised OS processes on this machine.
+ *
+ * How it works:
+ * - Each process is spawned without a shell in its own process group (`detached`), with stdout
+ *   and stderr appended to its spec's `logFile`, so it survives the control plane.
+ * - For each running process a pid file `<runDir>/<groupId>/<name>.json` ({@link PidFileRecord},
+ *   mode 0600 because the spec's env may hold secrets) records the pid, its start time from
+ *   `/proc` and the full spec. {@link LocalDriver.open} reads these files and adopts the
+ *   processes that are still the same `(pid, start time)`; the others are started again from
+ *   the recorded spec. A pid reused by another program is never signalled.
+ * - Unexpected exits (the child's `exit` event, or polling `/proc` for adopted processes, which
+ *   are not our children) are reported as `component:exited` and followed by a restart with
+ *   capped exponential backoff; too many exits in a window mark the component `crash-looping`.
+ * - Stopping sends the stop signal to the main pid only, waits the grace period, then SIGKILLs
+ *   the whole process group; leftover group members are SIGKILLed after a clean exit too.
+ *
+ * Spawning and pid-file writes are synchronous on purpose: a start is then atomic with respect
+ * to every other callback (a stop can never interleave with a half-done spawn).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import {
+  DriverClosedError,
+  hashComponentSpec,
+  validateComponentSpecs,
+  type ComponentExitedEvent,
+  type ComponentPhase,
+  type ComponentSpec,
+  type ComponentState,
+  type Driver,
+  type DriverCloseOptions,
+} from '../driver.js'
+import {
+  isProcessAlive,
+  isProcessAliveSync,
+  listProcessGroupMembers,
+  readProcessStatSync,
+} from './proc.js'
+
+/** Settings of {@link LocalDriver}. */
+export interface LocalDriverOptions {
+  /** Folder for pid files (created with mode 0700 by {@link LocalDriver.open}). */
+  runDir: string
+  /** Parent logger; the driver logs under a child with `{ driver: 'local' }`. */
+  logger: Logger
+  /**
+   * Delay before restarting a component that exited: `initialMs`, doubled after each further
+   * exit, at most `maxMs`; back to `initialMs` once a run lasted `stableAfterMs`.
+   * @default { initialMs: 1000, maxMs: 30000 }
+   */
+  restartBackoff?: { initialMs: number; maxMs: number }
+  /**
+   * A component that exits more than `maxRestarts` times within `windowMs` is `crash-looping`.
+   * @default { maxRestarts: 3, windowMs: 60000 }
+   */
+  crashLoop?: { maxRestarts: number; windowMs: number }
+  /**
+   * How long a run must last to count as stable: a crash-looping component is `running` again
+   * and its exit counters and backoff are reset.
+   * @default 30000
+   */
+  stableAfterMs?: number
+  /**
+   * How long a new process is `starting` before it counts as `running`.
+   * @default 2000
+   */
+  startingPeriodMs?: number
+  /**
+   * How often adopted processes (not our children, so no `exit` event) are checked in `/proc`.
+   * @default 500
+   */
+  pollIntervalMs?: number
+}
+
+/** Content of a pid file `<runDir>/<groupId>/<name>.json`. */
+export interface PidFileRecord {
+  /** Main pid (= process group id); `null` when the last spawn failed. */
+  pid: number | null
+  /** Field 22 of `/proc/<pid>/stat` at spawn; `(pid, startTimeTicks)` identifies the process. */
+  startTimeTicks: string | null
+  /** {@link hashComponentSpec} of `spec`. */
+  specHash: string
+  /** ISO 8601 instant the process was started; `null` when the last spawn failed. */
+  startedAt: string | null
+  /** {@link ComponentSpec.component}. */
+  component: string
+  /** The full spec, so a driver opened later can start the component again. */
+  spec: ComponentSpec
+}
+
+/** One run of a component's process. */
+interface Incarnation {
+  pid: number
+  /** `undefined` only when `/proc` could not be read right after spawn. */
+  startTimeTicks: string | undefined
+  startedAt: Date
+  /** Our child (we get its `exit` event); absent for adopted processes. */
+  child?: ChildProcess
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void
+  /** Found running by {@link LocalDriver.open}; supervised by polling. */
+  adopted: boolean
+  gone: boolean
+  /** Resolves once the process is gone. */
+  exited: Promise<void>
+  markExited: () => void
+  /** Clears the crash-loop state once this run has lasted `stableAfterMs`. */
+  stableTimer?: NodeJS.Timeout
+}
+
+/** Supervision state of one component. */
+interface Managed {
+  groupId: string
+  spec: ComponentSpec
+  specHash: string
+  current?: Incarnation
+  restarts: number
+  lastExitCode?: number | null
+  lastExitSignal?: string | null
+  message?: string
+  /** Instants (ms since epoch) of recent unexpected exits, within the crash-loop window. */
+  exitTimesMs: number[]
+  /** Exponent of the next restart delay. */
+  backoffAttempt: number
+  crashLooping: boolean
+  /** Set once a stop begins; a stopped component is never restarted. */
+  stopping: boolean
+  restartTimer?: NodeJS.Timeout
+  /** Bumped on every spawn and stop, so late callbacks of an older attempt are ignored. */
+  attempt: number
+}
+
+const defaultRestartBackoff = { initialMs: 1000, maxMs: 30_000 }
+const defaultCrashLoop = { maxRestarts: 3, windowMs: 60_000 }
+/** How long to wait for a process to vanish after SIGKILL before giving up (it may be in `D` state). */
+const killWaitMs = 5000
+/** How often a process being stopped is checked in `/proc` when it is not our child. */
+const stopPollIntervalMs = 20
+const groupIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+
+/** Local {@link Driver}: components are supervised OS processes (see the file comment). */
+export class LocalDriver implements Driver {
+  private readonly runDir: string
+  private readonly log: Logger
+  private readonly restartBackoff: { initialMs: number; maxMs: number }
+  private readonly crashLoop: { maxRestarts: number; windowMs: number }
+  private readonly stableAfterMs: number
+  private readonly startingPeriodMs: number
+  private readonly pollIntervalMs: number
+  private readonly groupsById = new Map<string, Map<string, Managed>>()
+  private readonly chains = new Map<string, Promise<unknown>>()
+  private readonly listeners: ((event: ComponentExitedEvent) => void)[] = []
+  private pollTimer: NodeJS.Timeout | undefined
+  /** Set when close() begins: no new calls. */
+  private closing: Promise<void> | undefined
+  /** Set once close() has let in-flight calls finish: no more spawns, restarts or polls. */
+  private detached = false
+
+  /**
+   * Creates a driver that knows no group yet. Prefer {@link LocalDriver.open}, which also
+   * adopts the processes of a previous run.
+   */
+  constructor(options: LocalDriverOptions) {
+    this.runDir = path.resolve(options.runDir)
+    this.log = options.logger.child({ driver: 'local' })
+    this.restartBackoff = options.restartBackoff ?? defaultRestartBackoff
+    this.crashLoop = options.crashLoop ?? defaultCrashLoop
+    this.stableAfterMs = options.stableAfterMs ?? 30_000
+    this.startingPeriodMs = options.startingPeriodMs ?? 2000
+    this.pollIntervalMs = options.pollIntervalMs ?? 500
+  }
+
+  /**
+   * Creates `runDir` if needed and opens a driver on it: every pid file found is a known
+   * component; a process still alive with the recorded start time is adopted (never killed),
+   * any other is started again from the recorded spec. Corrupt pid files are logged and removed.
+   *
+   * @throws the file-system error when `runDir` cannot be created or read
+   */
+  static async open(options: LocalDriverOptions): Promise<LocalDriver> {
+    const driver = new LocalDriver(options)
+    await driver.adoptAll()
+    return driver
+  }
+
+  /** {@inheritDoc Driver.apply} */
+  async apply(groupId: string, desired: readonly ComponentSpec[]): Promise<ComponentState[]> {
+    this.assertOpen()
+    validateComponentSpecs(groupId, desired)
+    const specs = desired.map((spec) => structuredClone(spec))
+    return this.serialize(groupId, async () => {
+      const group = this.ensureGroup(groupId)
+      const desiredByName = new Map(specs.map((spec) => [spec.name, spec]))
+      const work: Promise<void>[] = []
+      for (const managed of [...group.values()]) {
+        const next = desiredByName.get(managed.spec.name)
+        if (next === undefined) {
+          work.push(
+            this.stopComponent(managed).then(() => {
+              if (group.get(managed.spec.name) === managed) group.delete(managed.spec.name)
+            }),
+          )
+        } else if (hashComponentSpec(next) !== managed.specHash) {
+          work.push(
+            this.stopComponent(managed).then(() => {
+              const replacement = this.newManaged(groupId, next)
+              group.set(next.name, replacement)
+              this.spawnComponent(replacement)
+            }),
+          )
+        }
+      }
+      for (const spec of specs) {
+        if (group.has(spec.name)) continue
+        const managed = this.newManaged(groupId, spec)
+        group.set(spec.name, managed)
+        this.spawnComponent(managed)
+      }
+      await Promise.all(work)
+      return this.observe(groupId)
+    })
+  }
+
+  /** {@inheritDoc Driver.observe} */
+  observe(groupId: string): ComponentState[] {
+    const group = this.groupsById.get(groupId)
+    if (group === undefined) return []
+    return [...group.values()]
+      .map((managed) => this.stateOf(managed))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  /** {@inheritDoc Driver.stopGroup} */
+  async stopGroup(groupId: string): Promise<void> {
+    this.assertOpen()
+    if (!groupIdPattern.test(groupId)) return
+    await this.serialize(groupId, () => this.stopGroupNow(groupId))
+  }
+
+  /** {@inheritDoc Driver.groups} */
+  groups(): string[] {
+    return [...this.groupsById.keys()].sort()
+  }
+
+  /** {@inheritDoc Driver.on} */
+  on(_event: 'component:exited', listener: (event: ComponentExitedEvent) => void): void {
+    this.listeners.push(listener)
+  }
+
+  /**
+   * {@inheritDoc Driver.close}
+   *
+   * With `stopProcesses: false` the children are detached (`unref`), so the Node process can
+   * exit while they keep running; their pid files stay for the next {@link LocalDriver.open}.
+   */
+  close(options: DriverCloseOptions): Promise<void> {
+    this.closing ??= this.closeNow(options)
+    return this.closing
+  }
+
+  private async closeNow({ stopProcesses }: DriverCloseOptions): Promise<void> {
+    await Promise.allSettled([...this.chains.values()])
+    this.detached = true
+    if (stopProcesses) {
+      await Promise.all(this.groups().map((groupId) => this.stopGroupNow(groupId)))
+    }
+    clearTimeout(this.pollTimer)
+    this.pollTimer = undefined
+    for (const group of this.groupsById.values()) {
+      for (const managed of group.values()) {
+        clearTimeout(managed.restartTimer)
+        managed.restartTimer = undefined
+        managed.attempt++
+        const incarnation = managed.current
+        if (incarnation === undefined) continue
+        clearTimeout(incarnation.stableTimer)
+        if (incarnation.child !== undefined && incarnation.onExit !== undefined) {
+          incarnation.child.off('exit', incarnation.onExit)
+          incarnation.child.unref()
+        }
+      }
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closing !== undefined) throw new DriverClosedError()
+  }
+
+  /** Runs `task` after every earlier call for the same group has settled. */
+  private serialize<T>(groupId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(groupId) ?? Promise.resolve()
+    const run = previous.then(task)
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.chains.set(groupId, settled)
+    void settled.then(() => {
+      if (this.chains.get(groupId) === settled) this.chains.delete(groupId)
+    })
+    return run
+  }
+
+  private groupDir(groupId: string): string {
+    return path.join(this.runDir, groupId)
+  }
+
+  private pidFilePath(managed: Managed): string {
+    return path.join(this.groupDir(managed.groupId), `${managed.spec.name}.json`)
+  }
+
+  private ensureGroup(groupId: string): Map<string, Managed> {
+    let group = this.groupsById.get(groupId)
+    if (group === undefined) {
+      group = new Map()
+      this.groupsById.set(groupId, group)
+    }
+    mkdirSync(this.groupDir(groupId), { recursive: true, mode: 0o700 })
+    return group
+  }
+
+  private newManaged(groupId: string, spec: ComponentSpec): Managed {
+    return {
+      groupId,
+      spec,
+      specHash: hashComponentSpec(spec),
+      restarts: 0,
+      exitTimesMs: [],
+      backoffAttempt: 0,
+      crashLooping: false,
+      stopping: false,
+      attempt: 0,
+    }
+  }
+
+  private stateOf(managed: Managed): ComponentState {
+    const incarnation = managed.current
+    let phase: ComponentPhase
+    if (managed.stopping) {
+      phase = 'stopping'
+    } else if (incarnation === undefined) {
+      phase = managed.crashLooping ? 'crash-looping' : 'exited'
+    } else if (managed.crashLooping) {
+      phase = 'crash-looping'
+    } else {
+      const upMs = Date.now() - incarnation.startedAt.getTime()
+      phase = incarnation.adopted || upMs >= this.startingPeriodMs ? 'running' : 'starting'
+    }
+    const state: ComponentState = {
+      name: managed.spec.name,
+      component: managed.spec.component,
+      phase,
+      restarts: managed.restarts,
+      specHash: managed.specHash,
+    }
+    if (incarnation !== undefined) {
+      state.pid = incarnation.pid
+      state.startedAt = new Date(incarnation.startedAt)
+    }
+    if (managed.lastExitCode !== undefined) state.lastExitCode = managed.lastExitCode
+    if (managed.lastExitSignal !== undefined) state.lastExitSignal = managed.lastExitSignal
+    if (managed.message !== undefined) state.message = managed.message
+    return state
+  }
+
+  /** Starts the component's process now (synchronously; failures become an exit + restart). */
+  private spawnComponent(managed: Managed): void {
+    if (this.detached || managed.stopping) return
+    const attempt = ++managed.attempt
+    const { spec } = managed
+    let child: ChildProcess
+    let fd: number | undefined
+    try {
+      mkdirSync(path.dirname(spec.logFile), { recursive: true })
+      fd = openSync(spec.logFile, 'a', 0o640)
+      child = spawn(spec.command, spec.args, {
+        cwd: spec.cwd,
+        env: spec.env,
+        detached: true,
+        shell: false,
+        stdio: ['ignore', fd, fd],
+        ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
+        ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
+      })
+    } catch (err) {
+      this.handleSpawnFailure(managed, attempt, err)
+      return
+    } finally {
+      // The child holds its own copies of the descriptor.
+      if (fd !== undefined) closeSync(fd)
+    }
+    const pid = child.pid
+    if (pid === undefined) {
+      // spawn() reports ENOENT, EACCES, a missing cwd, … through an 'error' event.
+      child.once('error', (err) => this.handleSpawnFailure(managed, attempt, err))
+      return
+    }
+    // The child cannot have been reaped yet (that needs the event loop), so /proc has it.
+    const stat = readProcessStatSync(pid)
+    const incarnation = this.newIncarnation(pid, stat?.startTimeTicks, new Date(), false)
+    incarnation.child = child
+    incarnation.onExit = (code, signal) => this.handleGone(managed, incarnation, code, signal)
+    child.once('exit', incarnation.onExit)
+    child.on('error', (err) => {
+      this.log.warn(
+        { groupId: managed.groupId, name: spec.name, pid, err },
+        'component process error',
+      )
+    })
+    managed.current = incarnation
+    // A crash-loop message stays until the component recovers; any other was about the past.
+    if (!managed.crashLooping) managed.message = undefined
+    this.armStableTimer(managed, incarnation)
+    this.savePidFile(managed)
+    this.log.info(
+      { groupId: managed.groupId, name: spec.name, component: spec.component, pid },
+      'component started',
+    )
+  }
+
+  private newIncarnation(
+    pid: number,
+    startTimeTicks: string | undefined,
+    startedAt: Date,
+    adopted: boolean,
+  ): Incarnation {
+    let markExited = (): void => undefined
+    const exited = new Promise<void>((resolve) => {
+      markExited = resolve
+    })
+    return { pid, startTimeTicks, startedAt, adopted, gone: false, exited, markExited }
+  }
+
+  /** While crash-looping, a run that lasts `stableAfterMs` clears the crash-loop state. */
+  private armStableTimer(managed: Managed, incarnation: Incarnation): void {
+    if (!managed.crashLooping) return
+    incarnation.stableTimer = setTimeout(() => {
+      if (managed.current !== incarnation || incarnation.gone || managed.stopping) return
+      managed.crashLooping = false
+      managed.exitTimesMs = []
+      managed.backoffAttempt = 0
+      managed.message = undefined
+      this.log.info(
+        { groupId: managed.groupId, name: managed.spec.name, pid: incarnation.pid },
+        'component recovered',
+      )
+    }, this.stableAfterMs)
+  }
+
+  private handleSpawnFailure(managed: Managed, attempt: number, error: unknown): void {
+    if (attempt !== managed.attempt || managed.stopping || this.detached) return
+    const reason = error instanceof Error ? error.message : String(error)
+    this.log.error(
+      { groupId: managed.groupId, name: managed.spec.name, err: error },
+      'component spawn failed',
+    )
+    managed.lastExitCode = null
+    managed.lastExitSignal = null
+    // Keep the spec on disk so a driver opened later still knows the component.
+    this.savePidFile(managed)
+    this.emitExited({ groupId: managed.groupId, name: managed.spec.name, code: null, signal: null })
+    this.scheduleRestart(managed, new Date())
+    managed.message = `spawn failed: ${reason}`
+  }
+
+  /** Called once per incarnation when its process is found gone (exit event or `/proc`). */
+  private handleGone(
+    managed: Managed,
+    incarnation: Incarnation,
+    code: number | null,
+    signal: string | null,
+  ): void {
+    if (incarnation.gone) return
+    incarnation.gone = true
+    clearTimeout(incarnation.stableTimer)
+    incarnation.markExited()
+    if (managed.current !== incarnation) return
+    managed.current = undefined
+    managed.lastExitCode = code
+    managed.lastExitSignal = signal
+    // An intentional stop finishes in stopComponent(); a closing driver restarts nothing.
+    if (managed.stopping || this.detached) return
+    const { groupId } = managed
+    const { name } = managed.spec
+    this.log.warn({ groupId, name, pid: incarnation.pid, code, signal }, 'component exited')
+    // Descendants of a crashed process would otherwise run twice after the restart.
+    this.killGroupLeftovers(incarnation)
+    this.emitExited({ groupId, name, code, signal })
+    this.scheduleRestart(managed, incarnation.startedAt)
+  }
+
+  private emitExited(event: ComponentExitedEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event)
+      } catch (err) {
+        this.log.error({ groupId: event.groupId, name: event.name, err }, 'listener failed')
+      }
+    }
+  }
+
+  private scheduleRestart(managed: Managed, startedAt: Date): void {
+    const nowMs = Date.now()
+    if (nowMs - startedAt.getTime() >= this.stableAfterMs) {
+      managed.exitTimesMs = []
+      managed.backoffAttempt = 0
+      managed.crashLooping = false
+      managed.message = undefined
+    }
+    managed.exitTimesMs = managed.exitTimesMs.filter((t) => t > nowMs - this.crashLoop.windowMs)
+    managed.exitTimesMs.push(nowMs)
+    if (!managed.crashLooping && managed.exitTimesMs.length > this.crashLoop.maxRestarts) {
+      managed.crashLooping = true
+      managed.message = `exited ${managed.exitTimesMs.length} times within ${this.crashLoop.windowMs} ms`
+      this.log.warn(
+        {
+          groupId: managed.groupId,
+          name: managed.spec.name,
+          exits: managed.exitTimesMs.length,
+          windowMs: this.crashLoop.windowMs,
+        },
+        'component crash-looping',
+      )
+    }
+    const exponent = Math.min(managed.backoffAttempt, 30)
+    const delayMs = Math.min(
+      this.restartBackoff.initialMs * 2 ** exponent,
+      this.restartBackoff.maxMs,
+    )
+    managed.backoffAttempt++
+    clearTimeout(managed.restartTimer)
+    const attempt = managed.attempt
+    managed.restartTimer = setTimeout(() => {
+      managed.restartTimer = undefined
+      if (attempt !== managed.attempt || managed.stopping || this.detached) return
+      managed.restarts++
+      this.spawnComponent(managed)
+    }, delayMs)
+  }
+
+  /**
+   * Stops one component for good: stop signal to the main pid, SIGKILL to the process group
+   * after the grace period, leftovers SIGKILLed, pid file removed.
+   */
+  private async stopComponent(managed: Managed): Promise<void> {
+    managed.stopping = true
+    managed.attempt++
+    clearTimeout(managed.restartTimer)
+    managed.restartTimer = undefined
+    const incarnation = managed.current
+    if (incarnation !== undefined && !incarnation.gone) {
+      await this.terminate(managed, incarnation)
+    }
+    rmSync(this.pidFilePath(managed), { force: true })
+    this.log.info(
+      { groupId: managed.groupId, name: managed.spec.name, pid: incarnation?.pid },
+      'component stopped',
+    )
+  }
+
+  private async terminate(managed: Managed, incarnation: Incarnation): Promise<void> {
+    const { pid } = incarnation
+    const logFields = { groupId: managed.groupId, name: managed.spec.name, pid }
+    // Adopted processes are not our children: watch /proc instead of waiting for 'exit'.
+    const watcher =
+      incarnation.child === undefined ? this.watchUntilGone(managed, incarnation) : undefined
+    try {
+      this.signal(pid, managed.spec.stopSignal ?? 'SIGTERM', logFields)
+      if (!(await waitWithTimeout(incarnation.exited, managed.spec.stopGracePeriodMs))) {
+        this.log.warn(
+          { ...logFields, stopGracePeriodMs: managed.spec.stopGracePeriodMs },
+          'component stop grace period over',
+        )
+        this.signal(-pid, 'SIGKILL', logFields)
+        this.signal(pid, 'SIGKILL', logFields)
+        if (!(await waitWithTimeout(incarnation.exited, killWaitMs))) {
+          this.log.error(logFields, 'component survived SIGKILL')
+        }
+      }
+    } finally {
+      clearInterval(watcher)
+    }
+    this.killGroupLeftovers(incarnation)
+    await this.waitForEmptyGroup(pid, killWaitMs)
+  }
+
+  /** Polls `/proc` quickly until an adopted process is gone, then reports it. */
+  private watchUntilGone(managed: Managed, incarnation: Incarnation): NodeJS.Timeout {
+    return setInterval(() => {
+      if (incarnation.gone) return
+      const ticks = incarnation.startTimeTicks
+      if (ticks === undefined || !isProcessAliveSync(incarnation.pid, ticks)) {
+        this.handleGone(managed, incarnation, null, null)
+      }
+    }, stopPollIntervalMs)
+  }
+
+  /**
+   * SIGKILLs whatever is left in the group of a process that has ended. Skipped when the pid now
+   * belongs to another process: then no member of our group can be left (the kernel keeps a
+   * number that is still some group's id from being reused) and that group is someone else's.
+   */
+  private killGroupLeftovers(incarnation: Incarnation): void {
+    const stat = readProcessStatSync(incarnation.pid)
+    if (stat !== undefined && stat.startTimeTicks !== incarnation.startTimeTicks) return
+    this.signal(-incarnation.pid, 'SIGKILL', { pid: incarnation.pid })
+  }
+
+  private async waitForEmptyGroup(pgid: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const members = await listProcessGroupMembers(pgid)
+      if (members.length === 0) return
+      if (Date.now() >= deadline) {
+        this.log.error({ pgid, members }, 'process group not empty after SIGKILL')
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, stopPollIntervalMs))
+    }
+  }
+
+  /** `process.kill` that treats "no such process" as done and logs other failures. */
+  private signal(pid: number, signal: NodeJS.Signals, logFields: Record<string, unknown>): void {
+    try {
+      process.kill(pid, signal)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return
+      this.log.warn({ ...logFields, target: pid, signal, err }, 'signal failed')
+    }
+  }
+
+  private async stopGroupNow(groupId: string): Promise<void> {
+    const group = this.groupsById.get(groupId)
+    if (group !== undefined) {
+      await Promise.all([...group.values()].map((managed) => this.stopComponent(managed)))
+      this.groupsById.delete(groupId)
+    }
+    await rm(this.groupDir(groupId), { recursive: true, force: true })
+  }
+
+  /**
+   * {@link writePidFile} that logs instead of throwing: it runs from timers and exit handlers,
+   * where an exception would take the control plane down. Without the file the process runs
+   * on but is not adopted after a restart.
+   */
+  private savePidFile(managed: Managed): void {
+    try {
+      this.writePidFile(managed)
+    } catch (err) {
+      this.log.error(
+        { groupId: managed.groupId, name: managed.spec.name, err },
+        'pid file write failed',
+      )
+    }
+  }
+
+  /** Writes the component's {@link PidFileRecord} atomically (temporary file, then rename). */
+  private writePidFile(managed: Managed): void {
+    const incarnation = managed.current
+    const record: PidFileRecord = {
+      pid: incarnation?.pid ?? null,
+      startTimeTicks: incarnation?.startTimeTicks ?? null,
+      specHash: managed.specHash,
+      startedAt: incarnation?.startedAt.toISOString() ?? null,
+      component: managed.spec.component,
+      spec: managed.spec,
+    }
+    const file = this.pidFilePath(managed)
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 })
+    renameSync(tmp, file)
+  }
+
+  /** Reads every pid file under `runDir`; adopts live processes and restarts the others. */
+  private async adoptAll(): Promise<void> {
+    await mkdir(this.runDir, { recursive: true, mode: 0o700 })
+    const entries = await readdir(this.runDir, { withFileTypes: true })
+    for (const entry of entries) {
+      if (!entry.isDirectory() || !groupIdPattern.test(entry.name)) continue
+      const groupId = entry.name
+      const group = this.ensureGroup(groupId)
+      const files = await readdir(this.groupDir(groupId))
+      for (const file of files.sort()) {
+        const filePath = path.join(this.groupDir(groupId), file)
+        if (file.endsWith('.tmp')) {
+          // An atomic write cut short by a crash; the real file (if any) is intact.
+          await rm(filePath, { force: true })
+          continue
+        }
+        if (!file.endsWith('.json')) continue
+        const record = parsePidFile(
+          groupId,
+          file.slice(0, -'.json'.length),
+          await readFile(filePath, 'utf8'),
+        )
+        if (record === undefined) {
+          this.log.warn({ groupId, file: filePath }, 'corrupt pid file removed')
+          await rm(filePath, { force: true })
+          continue
+        }
+        const managed = this.newManaged(groupId, record.spec)
+        group.set(record.spec.name, managed)
+        await this.adoptOne(managed, record)
+      }
+    }
+    this.schedulePoll()
+  }
+
+  private async adoptOne(managed: Managed, record: PidFileRecord): Promise<void> {
+    const { groupId } = managed
+    const { name } = managed.spec
+    const { pid, startTimeTicks } = record
+    if (pid !== null && startTimeTicks !== null && (await isProcessAlive(pid, startTimeTicks))) {
+      const startedAt = record.startedAt === null ? new Date() : new Date(record.startedAt)
+      managed.current = this.newIncarnation(pid, startTimeTicks, startedAt, true)
+      managed.message = 'adopted after a control-plane restart'
+      this.log.info({ groupId, name, pid }, 'component adopted')
+      return
+    }
+    if (pid !== null && startTimeTicks !== null) {
+      // Ours but ended: clean up its group (see killGroupLeftovers for why this is safe).
+      this.killGroupLeftovers(this.newIncarnation(pid, startTimeTicks, new Date(), true))
+    }
+    this.log.info({ groupId, name, pid }, 'component gone at adoption')
+    this.spawnComponent(managed)
+    managed.message = 'restarted: its process had ended while the control plane was away'
+  }
+
+  private schedulePoll(): void {
+    if (this.pollTimer !== undefined || this.detached) return
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = undefined
+      this.pollAdopted().catch((err: unknown) => {
+        this.log.error({ err }, 'adopted process poll failed')
+      })
+    }, this.pollIntervalMs)
+  }
+
+  /** Checks adopted processes in `/proc`; keeps polling while any is left. */
+  private async pollAdopted(): Promise<void> {
+    const adopted: [Managed, Incarnation][] = []
+    for (const group of this.groupsById.values()) {
+      for (const managed of group.values()) {
+        const incarnation = managed.current
+        if (incarnation?.adopted === true && !incarnation.gone) adopted.push([managed, incarnation])
+      }
+    }
+    if (adopted.length === 0) return
+    await Promise.all(
+      adopted.map(async ([managed, incarnation]) => {
+        const ticks = incarnation.startTimeTicks
+        const alive = ticks !== undefined && (await isProcessAlive(incarnation.pid, ticks))
+        if (!alive) this.handleGone(managed, incarnation, null, null)
+      }),
+    )
+    this.schedulePoll()
+  }
+}
+
+/** Waits for `promise` at most `timeoutMs`; true when it settled in time. */
+async function waitWithTimeout(promise: Promise<void>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return isRecord(value) && Object.values(value).every((v) => typeof v === 'string')
+}
+
+/** Parses and checks a pid file; `undefined` when it is not a valid record for `name`. */
+function parsePidFile(groupId: string, name: string, text: string): PidFileRecord | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    // Not JSON: reported by the caller as a corrupt file.
+    return undefined
+  }
+  if (!isRecord(value) || !isRecord(value.spec)) return undefined
+  const spec = value.spec
+  const validSpec =
+    spec.name === name &&
+    typeof spec.component === 'string' &&
+    typeof spec.command === 'string' &&
+    Array.isArray(spec.args) &&
+    spec.args.every((arg) => typeof arg === 'string') &&
+    isStringRecord(spec.env) &&
+    typeof spec.cwd === 'string' &&
+    typeof spec.logFile === 'string' &&
+    typeof spec.stopGracePeriodMs === 'number' &&
+    (spec.stopSignal === undefined ||
+      ['SIGTERM', 'SIGINT', 'SIGQUIT'].includes(spec.stopSignal as string)) &&
+    (spec.uid === undefined || typeof spec.uid === 'number') &&
+    (spec.gid === undefined || typeof spec.gid === 'number')
+  if (!validSpec) return undefined
+  const record = value as unknown as PidFileRecord
+  const validRecord =
+    (record.pid === null || (Number.isInteger(record.pid) && record.pid > 0)) &&
+    (record.startTimeTicks === null || typeof record.startTimeTicks === 'string') &&
+    (record.startedAt === null || typeof record.startedAt === 'string')
+  if (!validRecord) return undefined
+  try {
+    validateComponentSpecs(groupId, [record.spec])
+  } catch {
+    // A spec that breaks the rules is treated like any other corrupt file.
+    return undefined
+  }
+  return record
+}

@@ -1,0 +1,81 @@
+/**
+ * Envelope encryption for environment secrets (DESIGN.md decision 8): a random 256-bit data
+ * key per sealed value encrypts the plaintext with AES-256-GCM, and the master key (a local
+ * file, mode 0600, created on first start) encrypts the data key. Sealed values are opaque
+ * strings `v1.<wrapped key>.<iv>.<tag>.<ciphertext>` (base64url parts).
+ *
+ * The key ring with customer keys and AWS KMS (`KmsKey`) is planned on top of this.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+
+/** Thrown when a sealed value cannot be opened (wrong or missing master key, tampering). */
+export class SecretUnreadableError extends Error {}
+
+const b64 = (b: Buffer): string => b.toString('base64url')
+
+function seal(key: Buffer, plaintext: Buffer): string[] {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return [b64(iv), b64(cipher.getAuthTag()), b64(ct)]
+}
+
+function open(key: Buffer, iv: string, tag: string, ct: string): Buffer {
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'))
+  return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()])
+}
+
+/** Seals and opens secrets under one master key. */
+export class SecretBox {
+  private constructor(private readonly masterKey: Buffer) {}
+
+  /**
+   * Loads the master key from `keyFile`, creating it (32 random bytes, mode 0600) if absent.
+   * @throws SecretUnreadableError when the file exists but does not hold a 32-byte key
+   */
+  static async openOrCreate(keyFile: string): Promise<SecretBox> {
+    let key: Buffer
+    try {
+      key = Buffer.from((await readFile(keyFile, 'utf8')).trim(), 'base64')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      key = randomBytes(32)
+      await mkdir(path.dirname(keyFile), { recursive: true })
+      await writeFile(keyFile, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' })
+    }
+    if (key.length !== 32) throw new SecretUnreadableError(`master key ${keyFile} is not 32 bytes`)
+    return new SecretBox(key)
+  }
+
+  /** Encrypts a JSON-serialisable value. @returns the sealed string */
+  sealJson(value: unknown): string {
+    const dataKey = randomBytes(32)
+    const wrapped = seal(this.masterKey, dataKey)
+    const body = seal(dataKey, Buffer.from(JSON.stringify(value), 'utf8'))
+    return ['v1', wrapped.join('~'), ...body].join('.')
+  }
+
+  /**
+   * Decrypts a value sealed by `sealJson`.
+   * @throws SecretUnreadableError when the key does not match or the value was altered
+   */
+  openJson<T>(sealed: string): T {
+    const parts = sealed.split('.')
+    const wrapped = parts[1]?.split('~')
+    if (parts[0] !== 'v1' || parts.length !== 5 || wrapped?.length !== 3) {
+      throw new SecretUnreadableError('sealed secret has an unknown format')
+    }
+    try {
+      const dataKey = open(this.masterKey, wrapped[0]!, wrapped[1]!, wrapped[2]!)
+      return JSON.parse(open(dataKey, parts[2]!, parts[3]!, parts[4]!).toString('utf8')) as T
+    } catch (err) {
+      throw new SecretUnreadableError(
+        'secret cannot be decrypted: the master key is missing or does not match',
+        { cause: err },
+      )
+    }
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * The environment service: records intent (spec, tags, deletion) and asks the reconciler to act
+ * (DESIGN.md decision 3). It never starts or stops anything itself. State rules come from MWAA
+ * (reference `mwaa-api-and-behaviour.md` §1, §2, §12).
+ */
+import { randomBytes } from 'node:crypto'
+import path from 'node:path'
+import { portsForBlock, webserverHostname } from '../airflow/components.js'
+import { mintAirflowToken } from '../airflow/tokens.js'
+import { environmentArn } from '../api/wire.js'
+import { findEnvironmentClass } from '../domain/environment-classes.js'
+import type { ComponentStatus, EnvironmentRecord } from '../domain/environment.js'
+import {
+  InternalServerError,
+  ResourceNotFoundError,
+  RestApiError,
+  ValidationError,
+} from '../domain/errors.js'
+import { deriveEnvironmentStatus, deriveLastUpdate, type StatusInput } from '../domain/status.js'
+import {
+  mergeEnvironmentSpec,
+  validateEnvironmentArn,
+  validateMergedSpec,
+} from '../domain/validation.js'
+import type { EnvironmentReconciler } from '../reconciler/environment-reconciler.js'
+import {
+  ConcurrentUpdateError,
+  DuplicateEnvironmentError,
+  type EnvironmentStore,
+} from '../store/environment-store.js'
+import type {
+  CreateEnvironmentRequest,
+  EnvironmentServicePort,
+  EnvironmentView,
+  InvokeRestApiRequest,
+  InvokeRestApiResult,
+  UpdateEnvironmentRequest,
+} from './environment-service-port.js'
+
+/** MWAA's InvokeRestApi limits (reference §1.4): 10 s timeout, 6 MB response. */
+export const INVOKE_REST_API_TIMEOUT_MS = 10_000
+/** Largest Airflow response InvokeRestApi passes back, in bytes. */
+export const INVOKE_REST_API_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+
+/** Statuses in which UpdateEnvironment is accepted (MWAA: AVAILABLE, UPDATE_FAILED; airdock also lets an UNAVAILABLE environment be fixed). */
+const UPDATABLE = new Set(['AVAILABLE', 'UPDATE_FAILED', 'UNAVAILABLE'])
+
+/** Maximum tags per resource (MWAA quota). */
+const MAX_TAGS = 50
+
+function statusInput(record: EnvironmentRecord): StatusInput {
+  return {
+    phase: record.observation.phase,
+    generation: record.generation,
+    observation: record.observation,
+  }
+}
+
+/** airdock's extension view of an environment (`airdock status`). */
+export interface EnvironmentDescription {
+  name: string
+  status: string
+  message?: string
+  /** Celery workers: desired by the spec/autoscaler, and running now (0/0 for mw1.micro). */
+  workers: { desired: number; actual: number }
+  components: ComponentStatus[]
+  webserverUrl?: string
+  /** Folder with the environment's task logs and component logs (`components/`). */
+  logsDir: string
+}
+
+/** Options of the service. */
+export interface EnvironmentServiceOptions {
+  store: EnvironmentStore
+  reconciler: EnvironmentReconciler
+  region: string
+  accountId: string
+  componentPortBase: number
+  deletedRetentionMs: number
+  /** `$AIRDOCK_DATA_DIR/environments`. */
+  environmentsDir: string
+}
+
+/** The environment service (implements the API's port). */
+export class EnvironmentService implements EnvironmentServicePort {
+  constructor(private readonly options: EnvironmentServiceOptions) {}
+
+  async create(request: CreateEnvironmentRequest): Promise<string> {
+    validateMergedSpec(request.spec)
+    const { region, accountId } = this.options
+    const arn = environmentArn(region, accountId, request.name)
+    const now = new Date()
+    try {
+      await this.options.store.insert({
+        name: request.name,
+        id: randomBytes(5).toString('hex'),
+        arn,
+        createdAt: now,
+        spec: request.spec,
+        generation: 1,
+        tags: request.tags,
+        lastUpdateRequest: { createdAt: now, source: 'CreateEnvironment' },
+        observation: {
+          phase: 'creating',
+          observedGeneration: 0,
+          healthy: false,
+          crashLooping: false,
+          progressing: true,
+          components: [],
+        },
+      })
+    } catch (err) {
+      if (err instanceof DuplicateEnvironmentError) {
+        throw new ValidationError(`Environment ${request.name} already exists.`)
+      }
+      throw err
+    }
+    this.options.reconciler.enqueue(request.name)
+    return arn
+  }
+
+  async get(name: string): Promise<EnvironmentView> {
+    return this.view(await this.load(name))
+  }
+
+  async list(
+    maxResults: number,
+    nextToken?: string,
+  ): Promise<{ names: string[]; nextToken?: string }> {
+    let afterSeq: string | undefined
+    if (nextToken) {
+      afterSeq = Buffer.from(nextToken, 'base64url').toString('utf8')
+      if (!/^\d+$/.test(afterSeq)) throw new ValidationError('NextToken is not valid.')
+    }
+    const page = await this.options.store.listNames(afterSeq, maxResults)
+    return {
+      names: page.names,
+      ...(page.lastSeq ? { nextToken: Buffer.from(page.lastSeq).toString('base64url') } : {}),
+    }
+  }
+
+  async update(request: UpdateEnvironmentRequest): Promise<string> {
+    const record = await this.load(request.name)
+    const status = deriveEnvironmentStatus(statusInput(record))
+    if (!UPDATABLE.has(status)) {
+      throw new ValidationError(`Environments with ${status} status cannot be updated.`)
+    }
+    const spec = mergeEnvironmentSpec(record.spec, request.changes)
+    try {
+      await this.options.store.updateSpec(record.name, record.generation, spec, {
+        createdAt: new Date(),
+        source: 'UpdateEnvironment',
+        ...(request.workerReplacementStrategy
+          ? { workerReplacementStrategy: request.workerReplacementStrategy }
+          : {}),
+      })
+    } catch (err) {
+      if (err instanceof ConcurrentUpdateError) {
+        throw new ValidationError(
+          `Environment ${record.name} is being changed by another request; try again.`,
+        )
+      }
+      throw err
+    }
+    this.options.reconciler.enqueue(record.name)
+    return record.arn
+  }
+
+  async delete(name: string): Promise<void> {
+    const record = await this.load(name)
+    if (record.deletedAt) {
+      throw new ValidationError(`Environment ${name} with DELETED status cannot be deleted.`)
+    }
+    await this.options.store.requestDeletion(name, new Date())
+    this.options.reconciler.enqueue(name)
+  }
+
+  async tagResource(arn: string, tags: Record<string, string>): Promise<void> {
+    const record = await this.loadByArn(arn)
+    const merged = { ...record.tags, ...tags }
+    if (Object.keys(merged).length > MAX_TAGS) {
+      throw new ValidationError(
+        `A resource can have at most ${MAX_TAGS} tags; this request would leave ${Object.keys(merged).length}.`,
+      )
+    }
+    await this.options.store.setTags(record.name, merged)
+  }
+
+  async untagResource(arn: string, tagKeys: string[]): Promise<void> {
+    const record = await this.loadByArn(arn)
+    const remaining = Object.fromEntries(
+      Object.entries(record.tags).filter(([k]) => !tagKeys.includes(k)),
+    )
+    await this.options.store.setTags(record.name, remaining)
+  }
+
+  async listTags(arn: string): Promise<Record<string, string>> {
+    return (await this.loadByArn(arn)).tags
+  }
+
+  async invokeRestApi(request: InvokeRestApiRequest): Promise<InvokeRestApiResult> {
+    const record = await this.load(request.name)
+    const status = deriveEnvironmentStatus(statusInput(record))
+    const gateway = this.options.reconciler.gatewayFor(record.id)
+    const secrets = await this.options.reconciler.secretsFor(record)
+    if (
+      !gateway ||
+      !secrets ||
+      !['AVAILABLE', 'UPDATING', 'UNAVAILABLE', 'UPDATE_FAILED'].includes(status)
+    ) {
+      throw new ValidationError(
+        `Environment ${record.name} is ${status}; InvokeRestApi needs an AVAILABLE environment.`,
+      )
+    }
+    const token = await mintAirflowToken(secrets.jwtSecret, 'admin', 'ADMIN', 60)
+    const url = new URL(`http://127.0.0.1:${gateway.port}/api/v2${request.path}`)
+    for (const [key, value] of Object.entries(request.queryParameters ?? {})) {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        url.searchParams.append(key, typeof v === 'string' ? v : JSON.stringify(v))
+      }
+    }
+    let res: Response
+    try {
+      res = await fetch(url, {
+        method: request.method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: request.body !== undefined ? JSON.stringify(request.body) : undefined,
+        signal: AbortSignal.timeout(INVOKE_REST_API_TIMEOUT_MS),
+      })
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') {
+        throw new RestApiError(504, {
+          detail: `Airflow did not answer within ${INVOKE_REST_API_TIMEOUT_MS / 1000} s`,
+        })
+      }
+      throw new InternalServerError('The environment web server could not be reached.')
+    }
+    const text = await readCapped(res, INVOKE_REST_API_MAX_RESPONSE_BYTES)
+    let body: unknown = text
+    try {
+      body = text.length ? JSON.parse(text) : {}
+    } catch {
+      // Not JSON: passed back as a string, as Airflow sent it.
+    }
+    if (res.status >= 400) throw new RestApiError(res.status, body)
+    return { restApiStatusCode: res.status, restApiResponse: body }
+  }
+
+  /**
+   * airdock extension: what MWAA's API has no field for — each component's phase, pid,
+   * restarts and health, and the worker count (desired and running).
+   */
+  async describe(name: string): Promise<EnvironmentDescription> {
+    const record = await this.load(name)
+    const view = this.view(record)
+    const workers = record.observation.components.filter((c) => c.component === 'worker')
+    return {
+      name: record.name,
+      status: view.status,
+      ...(record.observation.message ? { message: record.observation.message } : {}),
+      workers: {
+        desired: findEnvironmentClass(record.spec.environmentClass)?.hybrid
+          ? 0
+          : record.spec.minWorkers,
+        actual: workers.filter((w) => w.phase === 'running').length,
+      },
+      components: record.observation.components,
+      ...(view.webserverUrl ? { webserverUrl: view.webserverUrl } : {}),
+      logsDir: path.join(this.options.environmentsDir, record.id, 'logs'),
+    }
+  }
+
+  /**
+   * airdock extension: how to sign in to the environment's Airflow UI until web login tokens
+   * exist (the `admin` user of Airflow's SimpleAuthManager and its generated password).
+   * @throws ValidationError when the environment has no web server yet
+   */
+  async webLogin(
+    name: string,
+  ): Promise<{ url: string; localUrl: string; username: string; password: string }> {
+    const record = await this.load(name)
+    const view = this.view(record)
+    const secrets = await this.options.reconciler.secretsFor(record)
+    if (!view.webserverUrl || !secrets) {
+      throw new ValidationError(
+        `Environment ${name} has no web server yet (status ${view.status}).`,
+      )
+    }
+    const port = view.webserverUrl.split(':')[1]
+    return {
+      url: `http://${view.webserverUrl}/`,
+      localUrl: `http://127.0.0.1:${port}/`,
+      username: 'admin',
+      password: secrets.adminPassword,
+    }
+  }
+
+  /** Loads an environment; a DELETED one past its retention is purged and reads as missing. */
+  private async load(name: string): Promise<EnvironmentRecord> {
+    const record = await this.options.store.get(name)
+    if (!record) throw new ResourceNotFoundError('Environment', name)
+    if (
+      record.deletedAt &&
+      Date.now() - record.deletedAt.getTime() >= this.options.deletedRetentionMs
+    ) {
+      await this.options.store.purge(name)
+      throw new ResourceNotFoundError('Environment', name)
+    }
+    return record
+  }
+
+  private async loadByArn(arn: string): Promise<EnvironmentRecord> {
+    validateEnvironmentArn(arn)
+    const name = arn.slice(arn.indexOf(':environment/') + ':environment/'.length)
+    const record = await this.options.store.get(name)
+    if (!record || record.arn !== arn || record.deletedAt) {
+      throw new ResourceNotFoundError('Resource', arn)
+    }
+    return record
+  }
+
+  private view(record: EnvironmentRecord): EnvironmentView {
+    const input = statusInput(record)
+    const status = deriveEnvironmentStatus(input)
+    const ports = portsForBlock(this.options.componentPortBase, record.portBlock)
+    const live = !record.deletedAt && record.observation.phase !== 'create-failed'
+    const celery = !(findEnvironmentClass(record.spec.environmentClass)?.hybrid ?? false)
+    return {
+      record,
+      status,
+      lastUpdate: deriveLastUpdate(record.lastUpdateRequest, input, status),
+      ...(live ? { webserverUrl: `${webserverHostname(record.id)}:${ports.gateway}` } : {}),
+      ...(live && celery
+        ? {
+            celeryExecutorQueue: `arn:aws:sqs:${this.options.region}:${this.options.accountId}:airflow-celery-${record.id}@127.0.0.1/${ports.broker}`,
+          }
+        : {}),
+    }
+  }
+}
+
+/** Reads a response body up to `maxBytes`. @throws ValidationError when it is larger */
+async function readCapped(res: Response, maxBytes: number): Promise<string> {
+  if (!res.body) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const value of res.body as AsyncIterable<Uint8Array>) {
+    size += value.length
+    if (size > maxBytes) {
+      throw new ValidationError(
+        `The Airflow REST API response exceeds the ${maxBytes / 1024 / 1024} MB limit.`,
+      )
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}

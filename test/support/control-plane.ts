@@ -1,0 +1,127 @@
+/**
+ * Starts a real control plane for a test file: its own data dir, embedded PostgreSQL and ports,
+ * sharing the Airflow runtime that `make setup` built (`.airdock/runtimes`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadSettings, type Settings } from '../../src/config/settings.js'
+import { startControlPlane, type ControlPlane } from '../../src/control-plane.js'
+import { createLogger } from '../../src/observability/logger.js'
+
+/** The repository root. */
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Runtimes shared by every test (built by `make setup`). */
+export const sharedRuntimeDir = path.join(repoRoot, '.airdock', 'runtimes')
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+/** Settings variables for a fresh test data dir (ports chosen at random, runtime shared). */
+export async function testEnvironmentVariables(
+  overrides: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'airdock-test-'))
+  await chmod(dataDir, 0o755)
+  const base = 20_000 + Math.floor(Math.random() * 400) * 100
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    AIRDOCK_DATA_DIR: dataDir,
+    AIRDOCK_PORT: String(await freePort()),
+    AIRDOCK_POSTGRES_PORT: String(await freePort()),
+    AIRDOCK_COMPONENT_PORT_BASE: String(base),
+    AIRDOCK_RUNTIME_DIR: sharedRuntimeDir,
+    AIRDOCK_LOG_LEVEL: process.env.AIRDOCK_TEST_LOG_LEVEL ?? 'warn',
+    AIRDOCK_DELETED_RETENTION_MS: '3000',
+    ...overrides,
+  }
+}
+
+/** A control plane started in this process. */
+export interface TestControlPlane {
+  cp: ControlPlane
+  settings: Settings
+  variables: Record<string, string>
+  /**
+   * Stops the control plane but leaves every component (and PostgreSQL) running, then starts a
+   * new one on the same data dir, which adopts them.
+   */
+  restart(): Promise<void>
+  /** Stops it, every process it started and removes the data dir. */
+  destroy(): Promise<void>
+}
+
+/** Starts a control plane in-process. */
+export async function startTestControlPlane(
+  variables?: Record<string, string>,
+): Promise<TestControlPlane> {
+  const vars = variables ?? (await testEnvironmentVariables())
+  const settings = loadSettings(vars)
+  const logger = createLogger(vars.AIRDOCK_LOG_LEVEL ?? 'warn')
+  const handle: TestControlPlane = {
+    cp: await startControlPlane(settings, logger),
+    settings,
+    variables: vars,
+    async restart() {
+      await handle.cp.stop({ stopComponents: false })
+      handle.cp = await startControlPlane(settings, logger)
+    },
+    async destroy() {
+      await handle.cp.stop({ stopComponents: true })
+      await rm(settings.dataDir, { recursive: true, force: true })
+    },
+  }
+  return handle
+}
+
+/** Runs `npm start`'s entry point as a child process (for restart tests). */
+export function spawnControlPlaneProcess(variables: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/main.ts')], {
+    cwd: repoRoot,
+    env: variables,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+}
+
+/**
+ * Polls `check` until it returns a value other than undefined/false.
+ * @throws Error naming `what` and the last value seen when `timeoutMs` passes
+ */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 180_000,
+  intervalMs = 1_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+      last = value
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      )
+    }
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
