@@ -24,6 +24,7 @@ const sitePackages = path.join(sharedRuntimeDir, '3.3.2', 'lib', 'python3.12', '
 
 let t: TestControlPlane
 let endpoint: string
+let runCounter = 0
 
 async function getEnvironment(): Promise<Record<string, unknown>> {
   const res = await mwaa(endpoint, REGION, ['get-environment', '--name', NAME])
@@ -67,13 +68,20 @@ async function triggerAndWait(dagId: string, timeoutMs = 240_000): Promise<strin
     60_000,
   )
   expect((await invoke('PATCH', `/dags/${dagId}`, { is_paused: false })).code).toBe(0)
-  const run = await invoke('POST', `/dags/${dagId}/dagRuns`, { logical_date: null })
+  // MWAA limits InvokeRestApi's Path to 64 characters, so runs get short ids.
+  const runId = `r${++runCounter}`
+  const run = await invoke('POST', `/dags/${dagId}/dagRuns`, {
+    logical_date: null,
+    dag_run_id: runId,
+  })
   expect(run.code, run.stderr).toBe(0)
-  const runId = (run.json as { RestApiResponse: { dag_run_id: string } }).RestApiResponse.dag_run_id
+  expect((run.json as { RestApiResponse: { dag_run_id: string } }).RestApiResponse.dag_run_id).toBe(
+    runId,
+  )
   await waitFor(
     `${dagId} run ${runId} success`,
     async () => {
-      const r = await invoke('GET', `/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`)
+      const r = await invoke('GET', `/dags/${dagId}/dagRuns/${runId}`)
       const state = (r.json as { RestApiResponse?: { state?: string } } | undefined)
         ?.RestApiResponse?.state
       if (state === 'failed') throw new Error(`${dagId} run failed`)
@@ -196,10 +204,7 @@ print(json.dumps({'first': first['Environments'], 'hasNext': 'NextToken' in firs
     const dags = await invoke('GET', '/dags')
     expect(dags.code, dags.stderr).toBe(0)
     const runId = await triggerAndWait('daily_sales_etl')
-    const tis = await invoke(
-      'GET',
-      `/dags/daily_sales_etl/dagRuns/${encodeURIComponent(runId)}/taskInstances`,
-    )
+    const tis = await invoke('GET', `/dags/daily_sales_etl/dagRuns/${runId}/taskInstances`)
     const instances = (
       tis.json as { RestApiResponse: { task_instances: { task_id: string; state: string }[] } }
     ).RestApiResponse.task_instances
@@ -239,16 +244,19 @@ print(json.dumps({'first': first['Environments'], 'hasNext': 'NextToken' in firs
     const id = String((await getEnvironment()).WebserverUrl).split('.')[0]!
     const before = t.cp.driver.observe(id).map((c) => [c.name, c.pid])
     expect((await invoke('PATCH', '/dags/slow_pipeline', { is_paused: false })).code).toBe(0)
-    const run = await invoke('POST', '/dags/slow_pipeline/dagRuns', { logical_date: null })
-    const runId = (run.json as { RestApiResponse: { dag_run_id: string } }).RestApiResponse
-      .dag_run_id
+    const runId = 'slow1'
+    expect(
+      (
+        await invoke('POST', '/dags/slow_pipeline/dagRuns', {
+          logical_date: null,
+          dag_run_id: runId,
+        })
+      ).code,
+    ).toBe(0)
     await waitFor(
       'wait task running',
       async () => {
-        const r = await invoke(
-          'GET',
-          `/dags/slow_pipeline/dagRuns/${encodeURIComponent(runId)}/taskInstances/wait`,
-        )
+        const r = await invoke('GET', `/dags/slow_pipeline/dagRuns/${runId}/taskInstances/wait`)
         return (
           (r.json as { RestApiResponse?: { state?: string } } | undefined)?.RestApiResponse
             ?.state === 'running'
@@ -263,7 +271,7 @@ print(json.dumps({'first': first['Environments'], 'hasNext': 'NextToken' in firs
     await waitFor(
       'slow_pipeline success',
       async () => {
-        const r = await invoke('GET', `/dags/slow_pipeline/dagRuns/${encodeURIComponent(runId)}`)
+        const r = await invoke('GET', `/dags/slow_pipeline/dagRuns/${runId}`)
         const state = (r.json as { RestApiResponse?: { state?: string } } | undefined)
           ?.RestApiResponse?.state
         if (state === 'failed') throw new Error('slow_pipeline failed')

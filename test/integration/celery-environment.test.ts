@@ -163,23 +163,23 @@ describe('an mw1.small environment with Celery workers and an S3 bucket', () => 
     )
 
     expect((await airflow('PATCH', '/dags/daily_sales_etl', { is_paused: false })).status).toBe(200)
-    const run = await airflow('POST', '/dags/daily_sales_etl/dagRuns', { logical_date: null })
+    const runId = 'celery1'
+    const run = await airflow('POST', '/dags/daily_sales_etl/dagRuns', {
+      logical_date: null,
+      dag_run_id: runId,
+    })
     expect(run.status).toBe(200)
-    const runId = run.json.dag_run_id as string
     await waitFor(
       'run success',
       async () => {
-        const r = await airflow('GET', `/dags/daily_sales_etl/dagRuns/${encodeURIComponent(runId)}`)
+        const r = await airflow('GET', `/dags/daily_sales_etl/dagRuns/${runId}`)
         if (r.json.state === 'failed') throw new Error('run failed')
         return r.json.state === 'success'
       },
       240_000,
       2_000,
     )
-    const tis = await airflow(
-      'GET',
-      `/dags/daily_sales_etl/dagRuns/${encodeURIComponent(runId)}/taskInstances`,
-    )
+    const tis = await airflow('GET', `/dags/daily_sales_etl/dagRuns/${runId}/taskInstances`)
     for (const ti of tis.json.task_instances) {
       expect(ti.state).toBe('success')
       expect(ti.hostname).toBeTruthy()

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest'
+import { ENVIRONMENT_CLASSES } from '../domain/environment-classes.js'
+import type { EnvironmentSpec } from '../domain/environment.js'
+import { defaultLoggingConfiguration } from '../domain/validation.js'
+import {
+  configurationOptionsToEnv,
+  environmentLayout,
+  planComponents,
+  portsForBlock,
+  type PlanInput,
+} from './components.js'
+
+function spec(overrides: Partial<EnvironmentSpec> = {}): EnvironmentSpec {
+  return {
+    executionRoleArn: 'arn:aws:iam::000000000000:role/r',
+    sourceBucketArn: 'arn:aws:s3:::b',
+    dagS3Path: 'dags',
+    networkConfiguration: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
+    airflowConfigurationOptions: {},
+    environmentClass: 'mw1.small',
+    maxWorkers: 10,
+    minWorkers: 1,
+    schedulers: 2,
+    minWebservers: 2,
+    maxWebservers: 2,
+    airflowVersion: '3.3.2',
+    loggingConfiguration: defaultLoggingConfiguration(),
+    weeklyMaintenanceWindowStart: 'SUN:03:30',
+    webserverAccessMode: 'PRIVATE_ONLY',
+    endpointManagement: 'SERVICE',
+    ...overrides,
+  }
+}
+
+function input(s: EnvironmentSpec, workers = s.minWorkers): PlanInput {
+  return {
+    environmentName: 'env',
+    environmentId: 'abc123',
+    spec: s,
+    layout: environmentLayout('/data/environments', 'abc123'),
+    runtime: {
+      airflowVersion: '3.3.2',
+      dir: '/rt/3.3.2',
+      binDir: '/rt/3.3.2/bin',
+      airflow: '/rt/3.3.2/bin/airflow',
+      python: '/rt/3.3.2/bin/python',
+      lockFile: '/repo/runtimes/3.3.2/requirements.lock',
+    },
+    ports: portsForBlock(18000, 2),
+    secrets: {
+      fernetKey: 'fernet',
+      jwtSecret: 'jwt',
+      apiSecretKey: 'api',
+      databasePassword: 'db pass/with:chars',
+      brokerPassword: 'broker',
+      adminPassword: 'admin',
+    },
+    database: { host: '127.0.0.1', port: 8732, name: 'airflow_abc123', user: 'airflow_abc123' },
+    workers,
+    hostPath: '/usr/bin:/bin',
+    region: 'eu-west-1',
+    redisServer: '/usr/bin/redis-server',
+  }
+}
+
+const names = (s: EnvironmentSpec, workers?: number): string[] =>
+  planComponents(input(s, workers)).map((c) => c.name)
+
+describe('planComponents per environment class', () => {
+  it('mw1.micro: api-server, one LocalExecutor scheduler (parallelism 3), dag-processor, triggerer', () => {
+    const micro = spec({
+      environmentClass: 'mw1.micro',
+      schedulers: 1,
+      minWebservers: 1,
+      maxWebservers: 1,
+      minWorkers: 1,
+      maxWorkers: 1,
+    })
+    const plan = planComponents(input(micro))
+    expect(plan.map((c) => c.name)).toEqual([
+      'api-server-1',
+      'scheduler-1',
+      'dag-processor-1',
+      'triggerer-1',
+    ])
+    for (const c of plan) {
+      expect(c.env.AIRFLOW__CORE__EXECUTOR).toBe('LocalExecutor')
+      expect(c.env.AIRFLOW__CORE__PARALLELISM).toBe('3')
+      expect(c.env.AIRFLOW__CELERY__BROKER_URL).toBeUndefined()
+    }
+  })
+
+  it.each(ENVIRONMENT_CLASSES.filter((c) => !c.hybrid))(
+    '$name: broker, api-servers × MinWebservers, schedulers, dag-processor, triggerer, workers with concurrency $tasksPerWorker',
+    (cls) => {
+      const s = spec({ environmentClass: cls.name, schedulers: 3, minWebservers: 2 })
+      const plan = planComponents(input(s, 2))
+      expect(plan.map((c) => c.name)).toEqual([
+        'broker-1',
+        'api-server-1',
+        'api-server-2',
+        'scheduler-1',
+        'scheduler-2',
+        'scheduler-3',
+        'dag-processor-1',
+        'triggerer-1',
+        'worker-1',
+        'worker-2',
+      ])
+      const worker = plan.find((c) => c.name === 'worker-1')!
+      expect(worker.args).toEqual(
+        expect.arrayContaining(['celery', 'worker', '--concurrency', String(cls.tasksPerWorker)]),
+      )
+      expect(worker.env.AIRFLOW__CORE__EXECUTOR).toBe('CeleryExecutor')
+      expect(worker.stopGracePeriodMs).toBeGreaterThanOrEqual(120_000)
+    },
+  )
+
+  it('gives every api-server its own port from the block and every component the same secrets', () => {
+    const plan = planComponents(input(spec({ minWebservers: 3, maxWebservers: 3 })))
+    const ports = plan
+      .filter((c) => c.component === 'api-server')
+      .map((c) => c.args[c.args.indexOf('--port') + 1])
+    expect(ports).toEqual(['18034', '18035', '18036'])
+    const airflow = plan.filter((c) => c.component !== 'broker')
+    for (const key of [
+      'AIRFLOW__CORE__FERNET_KEY',
+      'AIRFLOW__API_AUTH__JWT_SECRET',
+      'AIRFLOW__API__SECRET_KEY',
+      'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN',
+    ]) {
+      expect(new Set(airflow.map((c) => c.env[key])).size, key).toBe(1)
+    }
+    expect(airflow[0]!.env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toBe(
+      'postgresql+psycopg2://airflow_abc123:db%20pass%2Fwith%3Achars@127.0.0.1:8732/airflow_abc123',
+    )
+    expect(airflow[0]!.env.AIRFLOW__CORE__EXECUTION_API_SERVER_URL).toBe(
+      'http://127.0.0.1:18032/execution/',
+    )
+  })
+
+  it('lets AirflowConfigurationOptions override defaults but never airdock-owned settings', () => {
+    const s = spec({
+      airflowConfigurationOptions: {
+        'core.default_task_retries': '2',
+        'dag_processor.refresh_interval': '60',
+        'core.executor': 'SequentialExecutor',
+        'database.sql_alchemy_conn': 'sqlite:////tmp/x.db',
+      },
+    })
+    const scheduler = planComponents(input(s)).find((c) => c.name === 'scheduler-1')!
+    expect(scheduler.env.AIRFLOW__CORE__DEFAULT_TASK_RETRIES).toBe('2')
+    expect(scheduler.env.AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL).toBe('60')
+    expect(scheduler.env.AIRFLOW__CORE__EXECUTOR).toBe('CeleryExecutor')
+    expect(scheduler.env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toMatch(/^postgresql/)
+  })
+
+  it('changes only worker specs when MinWorkers changes, and nothing when MaxWorkers changes', () => {
+    const a = planComponents(input(spec({ minWorkers: 1, maxWorkers: 10 }), 1))
+    const b = planComponents(input(spec({ minWorkers: 1, maxWorkers: 20 }), 1))
+    expect(b).toEqual(a)
+    const c = planComponents(input(spec({ minWorkers: 2 }), 2))
+    expect(c.filter((x) => x.component !== 'worker')).toEqual(
+      a.filter((x) => x.component !== 'worker'),
+    )
+    expect(names(spec({ minWorkers: 2 }), 2).filter((n) => n.startsWith('worker'))).toEqual([
+      'worker-1',
+      'worker-2',
+    ])
+  })
+
+  it('sets each component’s log level from its MWAA log type', () => {
+    const logging = defaultLoggingConfiguration()
+    logging.schedulerLogs = { enabled: true, logLevel: 'DEBUG' }
+    logging.workerLogs = { enabled: true, logLevel: 'ERROR' }
+    const plan = planComponents(input(spec({ loggingConfiguration: logging })))
+    expect(plan.find((c) => c.name === 'scheduler-1')!.env.AIRFLOW__LOGGING__LOGGING_LEVEL).toBe(
+      'DEBUG',
+    )
+    expect(plan.find((c) => c.name === 'worker-1')!.env.AIRFLOW__LOGGING__LOGGING_LEVEL).toBe(
+      'ERROR',
+    )
+    expect(plan.find((c) => c.name === 'scheduler-1')!.env.MWAA_AIRFLOW_COMPONENT).toBe('scheduler')
+  })
+})
+
+describe('configurationOptionsToEnv', () => {
+  it('maps section.option to AIRFLOW__SECTION__OPTION', () => {
+    expect(
+      configurationOptionsToEnv({ 'celery.worker_autoscale': '5,5', 'foo.bar.baz': 'x' }),
+    ).toEqual({
+      AIRFLOW__CELERY__WORKER_AUTOSCALE: '5,5',
+      AIRFLOW__FOO__BAR_BAZ: 'x',
+    })
+  })
+})

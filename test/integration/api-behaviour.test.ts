@@ -1,0 +1,209 @@
+/**
+ * The MWAA API against the real service, store and reconciler: bad requests change nothing,
+ * state rules (duplicate name, update while CREATING or CREATE_FAILED, delete of DELETED),
+ * host prefixes, and CREATE_FAILED with the reason and everything cleaned up — forced here by
+ * a runtime that cannot be built (a Python interpreter that does not exist).
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  startTestControlPlane,
+  testEnvironmentVariables,
+  waitFor,
+  type TestControlPlane,
+} from '../support/control-plane.js'
+
+let t: TestControlPlane
+
+const validBody = {
+  ExecutionRoleArn: 'arn:aws:iam::000000000000:role/airflow-execution',
+  SourceBucketArn: 'arn:aws:s3:::api-bucket',
+  DagS3Path: 'dags',
+  NetworkConfiguration: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
+  EnvironmentClass: 'mw1.micro',
+}
+
+async function call(
+  method: string,
+  pathname: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string | null; json: any }> {
+  const res = await fetch(`${t.cp.endpoint}${pathname}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  })
+  const text = await res.text()
+  return {
+    status: res.status,
+    type: res.headers.get('x-amzn-errortype'),
+    json: text ? JSON.parse(text) : undefined,
+  }
+}
+
+async function snapshot(): Promise<unknown> {
+  const list = await call('GET', '/environments')
+  const envs = []
+  for (const name of list.json.Environments as string[]) {
+    const e = (await call('GET', `/environments/${name}`)).json.Environment
+    envs.push({
+      ...e,
+      Status: undefined,
+      LastUpdate: { ...e.LastUpdate, Status: undefined, Error: undefined },
+    })
+  }
+  return envs
+}
+
+beforeAll(async () => {
+  const emptyRuntimes = await mkdtemp(path.join(tmpdir(), 'airdock-no-runtime-'))
+  t = await startTestControlPlane(
+    await testEnvironmentVariables({
+      AIRDOCK_RUNTIME_DIR: emptyRuntimes,
+      AIRDOCK_PYTHON: '/nonexistent/bin/python3.12',
+    }),
+  )
+})
+
+afterAll(async () => {
+  await t?.destroy()
+})
+
+describe('the MWAA API on the real control plane', () => {
+  it('rejects invalid CreateEnvironment requests with a ValidationException naming the field, creating nothing', async () => {
+    const cases: [string, unknown, RegExp][] = [
+      ['bad', { ...validBody, Schedulers: 6, EnvironmentClass: 'mw1.small' }, /schedulers/i],
+      [
+        'bad',
+        { ...validBody, EnvironmentClass: 'mw1.small', MinWorkers: 5, MaxWorkers: 2 },
+        /MinWorkers/,
+      ],
+      ['bad', { ...validBody, AirflowVersion: '2.0.2' }, /3\.3\.2/],
+      ['bad', { ...validBody, EnvironmentClass: 'mw9.huge' }, /EnvironmentClass|environmentClass/],
+      ['bad', { ...validBody, ExecutionRoleArn: undefined }, /executionRoleArn|ExecutionRoleArn/],
+      [
+        'bad',
+        {
+          ...validBody,
+          NetworkConfiguration: { SubnetIds: ['subnet-a'], SecurityGroupIds: ['sg-1'] },
+        },
+        /subnet/i,
+      ],
+      ['bad', { ...validBody, Tags: { 'bad\nkey': 'v' } }, /tags/i],
+      [
+        'bad',
+        { ...validBody, RequirementsS3Path: 'requirements.txt' },
+        /RequirementsS3ObjectVersion/,
+      ],
+      ['1-starts-with-digit', validBody, /name/i],
+    ]
+    for (const [name, body, field] of cases) {
+      const res = await call('PUT', `/environments/${name}`, body)
+      expect(res.status, JSON.stringify(body)).toBe(400)
+      expect(res.type).toBe('ValidationException')
+      expect(res.json.message).toMatch(field)
+    }
+    const malformed = await call('PUT', '/environments/bad', '{"ExecutionRoleArn": ')
+    expect(malformed.status).toBe(400)
+    expect(malformed.type).toBe('ValidationException')
+    expect((await call('GET', '/environments')).json.Environments).toEqual([])
+    expect(existsSync(path.join(t.settings.dataDir, 'environments'))).toBe(false)
+  })
+
+  it('accepts requests with and without the api./env. host prefixes', async () => {
+    for (const host of ['api.localhost', 'env.localhost', 'localhost']) {
+      const res = await call('GET', '/environments', undefined, {
+        host: `${host}:${t.settings.port}`,
+      })
+      expect(res.status, host).toBe(200)
+    }
+  })
+
+  it('enforces MWAA state rules and a failed request changes nothing', async () => {
+    const created = await call('PUT', '/environments/doomed', {
+      ...validBody,
+      Tags: { team: 'data' },
+    })
+    expect(created.status).toBe(200)
+    expect(created.json.Arn).toBe('arn:aws:airflow:us-east-1:000000000000:environment/doomed')
+    const before = await snapshot()
+
+    const duplicate = await call('PUT', '/environments/doomed', validBody)
+    expect(duplicate.type).toBe('ValidationException')
+    expect(duplicate.json.message).toContain('already exists')
+
+    const env = (await call('GET', '/environments/doomed')).json.Environment
+    if (env.Status === 'CREATING') {
+      const early = await call('PATCH', '/environments/doomed', { MaxWorkers: 1 })
+      expect(early.type).toBe('ValidationException')
+      expect(early.json.message).toContain('CREATING status cannot be updated')
+    }
+    const badUpdate = await call('PATCH', '/environments/doomed', { Schedulers: 9 })
+    expect(badUpdate.status).toBe(400)
+    const unknownTag = await call(
+      'POST',
+      `/tags/${encodeURIComponent('arn:aws:airflow:us-east-1:000000000000:environment/nope')}`,
+      { Tags: { a: 'b' } },
+    )
+    expect(unknownTag.status).toBe(404)
+    expect(unknownTag.type).toBe('ResourceNotFoundException')
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('ends CREATE_FAILED with the reason in LastUpdate.Error and cleans up what it started', async () => {
+    const env = await waitFor(
+      'CREATE_FAILED',
+      async () => {
+        const e = (await call('GET', '/environments/doomed')).json.Environment
+        return e.Status === 'CREATE_FAILED' ? e : undefined
+      },
+      60_000,
+    )
+    expect(env.LastUpdate.Status).toBe('FAILED')
+    expect(env.LastUpdate.Error.ErrorCode).toBe('RUNTIME_BUILD_FAILED')
+    expect(env.LastUpdate.Error.ErrorMessage).toMatch(
+      /runtime could not be built.*(interpreter|Python)/i,
+    )
+    expect(env.WebserverUrl).toBeUndefined()
+
+    const update = await call('PATCH', '/environments/doomed', { MaxWorkers: 1 })
+    expect(update.type).toBe('ValidationException')
+    expect(update.json.message).toBe('Environments with CREATE_FAILED status cannot be updated.')
+
+    const invoke = await call('POST', '/restapi/doomed', { Path: '/dags', Method: 'GET' })
+    expect(invoke.type).toBe('ValidationException')
+
+    expect(t.cp.driver.groups().filter((g) => g !== 'platform')).toEqual([])
+    const environmentsDir = path.join(t.settings.dataDir, 'environments')
+    expect(existsSync(environmentsDir) ? await readdir(environmentsDir) : []).toEqual([])
+    const client = new pg.Client({ connectionString: t.cp.postgres.adminUrl })
+    await client.connect()
+    const dbs = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'airflow_%'")
+    await client.end()
+    expect(dbs.rows).toEqual([])
+  })
+
+  it('deletes: DELETED, then deleting again is refused, then ResourceNotFoundException', async () => {
+    expect((await call('DELETE', '/environments/doomed')).status).toBe(200)
+    await waitFor(
+      'DELETED',
+      async () =>
+        (await call('GET', '/environments/doomed')).json.Environment?.Status === 'DELETED',
+      30_000,
+    )
+    const again = await call('DELETE', '/environments/doomed')
+    expect(again.type).toBe('ValidationException')
+    expect(again.json.message).toContain('DELETED status cannot be deleted')
+    await waitFor(
+      '404',
+      async () => (await call('GET', '/environments/doomed')).type === 'ResourceNotFoundException',
+      30_000,
+    )
+    expect((await call('GET', '/environments')).json.Environments).toEqual([])
+  })
+})
