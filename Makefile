@@ -10,6 +10,7 @@ demo: setup
 test: setup
 	npm run format:check
 	npm run lint
+	npm run check:cycles
 	npm run typecheck
 	npx vitest run
 

@@ -18,7 +18,7 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import {
   environmentLayout,
@@ -91,6 +91,30 @@ function generateSecrets(): EnvironmentSecrets {
     databasePassword: randomBytes(24).toString('base64url'),
     brokerPassword: randomBytes(24).toString('base64url'),
     adminPassword: randomBytes(12).toString('base64url'),
+  }
+}
+
+/** The last non-empty line of a log file (at most 300 characters), or undefined. */
+async function lastLogLine(file: string): Promise<string | undefined> {
+  try {
+    const handle = await open(file, 'r')
+    try {
+      const { size } = await handle.stat()
+      const length = Math.min(size, 8192)
+      const buffer = Buffer.alloc(length)
+      await handle.read(buffer, 0, length, size - length)
+      const lines = buffer
+        .toString('utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+      return lines.at(-1)?.slice(0, 300)
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    // No log yet: nothing to add to the message.
+    return undefined
   }
 }
 
@@ -296,9 +320,10 @@ export class EnvironmentReconciler {
     const marker = '# airdock: configuration comes from AIRFLOW__* environment variables.\n'
     const current = await readFile(layout.configFile, 'utf8').catch(() => '')
     if (current !== marker) await writeFile(layout.configFile, marker, { mode: 0o600 })
-    await writeFile(layout.passwordsFile, JSON.stringify({ admin: secrets.adminPassword }), {
-      mode: 0o600,
-    })
+    const passwords = JSON.stringify({ admin: secrets.adminPassword })
+    if ((await readFile(layout.passwordsFile, 'utf8').catch(() => '')) !== passwords) {
+      await writeFile(layout.passwordsFile, passwords, { mode: 0o600 })
+    }
   }
 
   /** Runs `airflow db migrate` once; its output goes to `logs/components/db-migrate.log`. */
@@ -367,7 +392,8 @@ export class EnvironmentReconciler {
     apiServers: { name: string; port: number }[],
   ): Promise<ProcessResult> {
     const healthByApiServer = new Map<string, boolean>()
-    let airflowUnhealthy: string[] = ['api-server']
+    // Until one api-server answers, Airflow's view of the other components is unknown.
+    let airflowUnhealthy: string[] | undefined
     for (const a of apiServers) {
       const health = await fetchAirflowHealth(`http://127.0.0.1:${a.port}`)
       healthByApiServer.set(a.name, health.reachable)
@@ -379,17 +405,18 @@ export class EnvironmentReconciler {
       phase: s.phase,
       pid: s.pid,
       restarts: s.restarts,
-      healthy:
-        s.component === 'api-server'
-          ? (healthByApiServer.get(s.name) ?? false)
-          : s.phase === 'running' && !airflowUnhealthy.includes(s.component),
+      ...(s.component === 'api-server'
+        ? { healthy: healthByApiServer.get(s.name) ?? false }
+        : airflowUnhealthy
+          ? { healthy: s.phase === 'running' && !airflowUnhealthy.includes(s.component) }
+          : {}),
       ...(s.message ? { message: s.message } : {}),
     }))
     const crashing = states.filter((s) => s.phase === 'crash-looping')
     const notRunning = states.filter((s) => s.phase !== 'running')
     const healthy =
       notRunning.length === 0 &&
-      airflowUnhealthy.length === 0 &&
+      airflowUnhealthy?.length === 0 &&
       [...healthByApiServer.values()].every(Boolean)
     const now = new Date()
     const obs: EnvironmentObservation = {
@@ -403,16 +430,21 @@ export class EnvironmentReconciler {
     delete obs.message
     if (crashing.length > 0) {
       obs.failureCode = 'COMPONENT_CRASH_LOOPING'
-      obs.message = crashing
-        .map(
-          (c) =>
-            `${c.name} keeps crashing (restarted ${c.restarts} times, last exit ${c.lastExitCode ?? c.lastExitSignal ?? '?'})`,
+      const layout = environmentLayout(this.options.environmentsDir, record.id)
+      const reasons: string[] = []
+      for (const c of crashing) {
+        const last = await lastLogLine(path.join(layout.componentLogsDir, `${c.name}.log`))
+        reasons.push(
+          `${c.name} keeps crashing (restarted ${c.restarts} times, last exit ${c.lastExitCode ?? c.lastExitSignal ?? '?'})${last ? `: ${last}` : ''}`,
         )
-        .join('; ')
+      }
+      obs.message = reasons.join('; ')
     } else if (!healthy) {
       const parts = [
         ...notRunning.map((s) => `${s.name} is ${s.phase}`),
-        ...airflowUnhealthy.map((u) => `Airflow reports ${u} unhealthy`),
+        ...(airflowUnhealthy
+          ? airflowUnhealthy.map((u) => `Airflow reports ${u} unhealthy`)
+          : ['no api-server answers /api/v2/monitor/health yet']),
       ]
       obs.message = `Waiting for: ${parts.join(', ')}`
       obs.failureCode = 'COMPONENT_UNHEALTHY'

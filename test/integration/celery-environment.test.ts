@@ -214,6 +214,29 @@ describe('an mw1.small environment with Celery workers and an S3 bucket', () => 
     await waitForStatus('AVAILABLE', 120_000)
   })
 
+  it('reports UNAVAILABLE with the reason while a component keeps crashing, then AVAILABLE again', async () => {
+    const id = (await environment()).WebserverUrl.split('.')[0]
+    let lastPid: number | undefined
+    for (let i = 0; i < 4; i++) {
+      const broker = await waitFor(
+        'broker-1 running again',
+        () => {
+          const b = t.cp.driver.observe(id).find((c) => c.name === 'broker-1')
+          return b?.pid && b.pid !== lastPid ? b : undefined
+        },
+        60_000,
+        100,
+      )
+      lastPid = broker.pid
+      process.kill(broker.pid!, 'SIGKILL')
+    }
+    const unavailable = await waitForStatus('UNAVAILABLE', 60_000)
+    expect(unavailable.LastUpdate.Error.ErrorCode).toBe('COMPONENT_CRASH_LOOPING')
+    expect(unavailable.LastUpdate.Error.ErrorMessage).toContain('broker-1 keeps crashing')
+    const available = await waitForStatus('AVAILABLE', 180_000)
+    expect(available.LastUpdate.Error).toBeUndefined()
+  })
+
   it('adds a worker on MinWorkers 1 → 2 without restarting anything else', async () => {
     const env = await environment()
     const id = env.WebserverUrl.split('.')[0]
