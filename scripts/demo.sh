@@ -69,6 +69,6 @@ airdock is running.
   Airflow UI        : $(echo "$login" | field "['url']")   (or $(echo "$login" | field "['localUrl']"))
   Sign in as        : user $(echo "$login" | field "['username']"), password $(echo "$login" | field "['password']")
   DAG bucket        : $AIRDOCK_DATA_DIR/buckets/demo-bucket/dags  (drop a .py file here; it is listed within seconds)
-  Status            : npx tsx src/cli.ts status demo
+  Status            : npm run airdock -- status demo
   Stop airdock      : kill \$(pgrep -f 'tsx src/main.ts')   (environments keep running and are adopted on the next start)
 INFO

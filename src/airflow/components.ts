@@ -210,6 +210,9 @@ export function airflowEnvironment(input: PlanInput): Record<string, string> {
     AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES: 'proxy,proxies',
     AIRFLOW__API__WORKERS: '1',
     AIRFLOW__LOGGING__COLORED_CONSOLE_LOG: 'False',
+    // A scheduler that crashed mid-task leaves its task instances "running"; they are reset and
+    // retried at the next orphan check (Airflow's default is every 300 s).
+    AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL: '60',
   }
   const essential: Record<string, string> = {
     AIRFLOW_HOME: layout.homeDir,
@@ -248,6 +251,8 @@ export function airflowEnvironment(input: PlanInput): Record<string, string> {
     essential.AIRFLOW__CELERY__WORKER_CONCURRENCY = String(tasksPerWorker)
     essential.AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER = '1'
     essential.AIRFLOW__CELERY__TASK_ACKS_LATE = 'True'
+    // MWAA's SQS queue redelivers an unacknowledged task after 12 h; Redis does the same here.
+    essential.AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT = '43200'
   }
   return {
     ...input.passThroughEnv,

