@@ -16,6 +16,7 @@ import { loadSettings } from './config/settings.js'
 import { DEFAULT_AIRFLOW_VERSION, SUPPORTED_AIRFLOW_VERSIONS } from './domain/airflow-versions.js'
 import { findExecutable } from './lib/find-executable.js'
 import { createLogger } from './observability/logger.js'
+import { PLATFORM_GROUP } from './platform/postgres-server.js'
 import { LocalDriver } from './runtime/local/local-driver.js'
 
 const program = new Command('airdock').description(
@@ -148,8 +149,8 @@ program
       logger: createLogger('warn'),
     })
     const groups = driver.groups()
-    for (const group of groups.filter((g) => g !== 'platform')) await driver.stopGroup(group)
-    if (groups.includes('platform')) await driver.stopGroup('platform')
+    for (const group of groups.filter((g) => g !== PLATFORM_GROUP)) await driver.stopGroup(group)
+    if (groups.includes(PLATFORM_GROUP)) await driver.stopGroup(PLATFORM_GROUP)
     await driver.close({ stopProcesses: false })
     console.log(`stopped ${groups.length} group(s)`)
   })

@@ -44,7 +44,7 @@ import type {
 import { coerceError } from '../domain/errors.js'
 import { Gateway } from '../gateway/gateway.js'
 import type { Logger } from '../observability/logger.js'
-import type { PostgresServer } from '../platform/postgres-server.js'
+import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server.js'
 import type { ComponentState, Driver } from '../runtime/driver.js'
 import type { SecretBox } from '../security/secret-box.js'
 import type { EnvironmentStore } from '../store/environment-store.js'
@@ -160,7 +160,7 @@ export class EnvironmentReconciler {
     this.gateways.clear()
     if (options.stopComponents) {
       for (const group of this.options.driver.groups()) {
-        if (group !== 'platform') await this.options.driver.stopGroup(group)
+        if (group !== PLATFORM_GROUP) await this.options.driver.stopGroup(group)
       }
     }
   }

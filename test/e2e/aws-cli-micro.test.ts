@@ -165,6 +165,35 @@ describe('an mw1.micro environment driven by the AWS CLI and boto3', () => {
     expect(typeof env.CreatedAt).toBe('number')
     expect(env.WebserverUrl).toMatch(/^[a-f0-9]+\.airflow\.localhost:\d+$/)
     expect(env.CeleryExecutorQueue).toBeUndefined()
+    // WebserverUrl reaches the Airflow UI through the gateway.
+    const ui = await fetch(`http://127.0.0.1:${String(env.WebserverUrl).split(':')[1]}/`)
+    expect(ui.status).toBe(200)
+    expect(ui.headers.get('content-type')).toContain('text/html')
+    expect(await ui.text()).toContain('Airflow')
+  })
+
+  it('shows its components through the airdock extension, and its web-login credentials sign in to Airflow', async () => {
+    const status = (await (await fetch(`${endpoint}/airdock/v1/environments/${NAME}`)).json()) as {
+      components: { name: string; phase: string; healthy?: boolean }[]
+    }
+    expect(status.components.map((c) => c.name).sort()).toEqual([
+      'api-server-1',
+      'dag-processor-1',
+      'scheduler-1',
+      'triggerer-1',
+    ])
+    expect(status.components.every((c) => c.phase === 'running' && c.healthy === true)).toBe(true)
+    const login = (await (
+      await fetch(`${endpoint}/airdock/v1/environments/${NAME}/web-login`)
+    ).json()) as { localUrl: string; username: string; password: string }
+    const signIn = (password: string) =>
+      fetch(`${login.localUrl}auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: login.username, password }),
+      })
+    expect((await signIn(login.password)).status).toBe(201)
+    expect((await signIn('not-the-password')).status).toBe(401)
   })
 
   it('lists environments with paging and tags the environment (boto3)', async () => {
@@ -177,7 +206,7 @@ from botocore.config import Config
 c = boto3.client('mwaa', endpoint_url=os.environ['ENDPOINT'], region_name=os.environ['REGION'], config=Config(inject_host_prefix=False))
 for i in range(3):
     try:
-        c.create_environment(Name='page-%d' % i, ExecutionRoleArn='arn:aws:iam::000000000000:role/r', SourceBucketArn='arn:aws:s3:::nowhere', DagS3Path='dags', NetworkConfiguration={'SubnetIds': ['subnet-a', 'subnet-b'], 'SecurityGroupIds': ['sg-1']}, EnvironmentClass='mw1.micro')
+        c.create_environment(Name='page-%d' % i, ExecutionRoleArn='arn:aws:iam::000000000000:role/r', SourceBucketArn='arn:aws:s3:::e2e-bucket', DagS3Path='no-dags-here', NetworkConfiguration={'SubnetIds': ['subnet-a', 'subnet-b'], 'SecurityGroupIds': ['sg-1']}, EnvironmentClass='mw1.micro')
     except Exception as e:
         print(json.dumps({'error': str(e)})); raise
 first = c.list_environments(MaxResults=2)
@@ -298,6 +327,21 @@ print(json.dumps({'first': first['Environments'], 'hasNext': 'NextToken' in firs
       ]),
     )
     expect((await getEnvironment()).Status).toBe('AVAILABLE')
+  })
+
+  it('comes back with its DAG run history after the control plane stopped everything', async () => {
+    const id = String((await getEnvironment()).WebserverUrl).split('.')[0]!
+    const pids = t.cp.driver.observe(id).map((c) => c.pid!)
+    await t.restart({ stopComponents: true })
+    endpoint = t.cp.endpoint
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
+    await waitForStatus('AVAILABLE')
+    const history = await invoke('GET', '/dags/~/dagRuns')
+    const runs = (history.json as { RestApiResponse: { dag_runs: { dag_run_id: string }[] } })
+      .RestApiResponse.dag_runs
+    expect(runs.map((r) => r.dag_run_id)).toEqual(
+      expect.arrayContaining(['r1', 'r2', 'r3', 'slow1']),
+    )
   })
 
   it('applies an update (AirflowConfigurationOptions) and returns to AVAILABLE', async () => {

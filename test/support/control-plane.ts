@@ -37,9 +37,15 @@ export async function testEnvironmentVariables(
   const dataDir = await mkdtemp(path.join(tmpdir(), 'airdock-test-'))
   await chmod(dataDir, 0o755)
   const base = 20_000 + Math.floor(Math.random() * 400) * 100
+  // The host's variables (PATH, HOME, CA bundles and proxies the installer needs), without any
+  // AIRDOCK_* setting of the shell that runs the tests.
+  const host = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('AIRDOCK_'),
+    ),
+  )
   return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/root',
+    ...host,
     AIRDOCK_DATA_DIR: dataDir,
     AIRDOCK_PORT: String(await freePort()),
     AIRDOCK_POSTGRES_PORT: String(await freePort()),
@@ -57,10 +63,11 @@ export interface TestControlPlane {
   settings: Settings
   variables: Record<string, string>
   /**
-   * Stops the control plane but leaves every component (and PostgreSQL) running, then starts a
-   * new one on the same data dir, which adopts them.
+   * Stops the control plane, then starts a new one on the same data dir. By default every
+   * component (and PostgreSQL) keeps running and is adopted; with `stopComponents` everything
+   * is stopped first and the new control plane starts it again.
    */
-  restart(): Promise<void>
+  restart(options?: { stopComponents?: boolean }): Promise<void>
   /** Stops it, every process it started and removes the data dir. */
   destroy(): Promise<void>
 }
@@ -76,8 +83,8 @@ export async function startTestControlPlane(
     cp: await startControlPlane(settings, logger),
     settings,
     variables: vars,
-    async restart() {
-      await handle.cp.stop({ stopComponents: false })
+    async restart(options) {
+      await handle.cp.stop({ stopComponents: options?.stopComponents ?? false })
       handle.cp = await startControlPlane(settings, logger)
     },
     async destroy() {
