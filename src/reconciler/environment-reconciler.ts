@@ -196,8 +196,38 @@ export class EnvironmentReconciler {
       this.log.debug({ environment: name, durationMs: Date.now() - startedAt }, 'reconciled')
       return result
     } catch (err) {
-      this.log.warn({ environment: name, err: coerceError(err) }, 'reconcile failed, retrying')
+      const error = coerceError(err)
+      this.log.warn({ environment: name, err: error }, 'reconcile failed, retrying')
+      await this.recordRetry(name, error).catch((e: unknown) =>
+        this.log.error({ environment: name, err: coerceError(e) }, 'could not record the failure'),
+      )
       return { requeueAfterMs: 3_000 }
+    }
+  }
+
+  /**
+   * Makes a failing step visible: the reason goes into the observation (LastUpdate.Error while
+   * the environment is not healthy), and a create that keeps failing past its timeout ends
+   * CREATE_FAILED instead of retrying forever.
+   */
+  private async recordRetry(name: string, error: Error): Promise<void> {
+    const record = await this.options.store.get(name)
+    if (!record || record.deletionRequestedAt || record.deletedAt) return
+    const message = `Retrying after an error: ${error.message}`
+    if (
+      record.observation.phase === 'creating' &&
+      Date.now() - record.createdAt.getTime() > this.options.createTimeoutMs
+    ) {
+      await this.fail(record, 'CREATE_TIMEOUT', message)
+      return
+    }
+    if (record.observation.phase === 'creating' || record.observation.phase === 'provisioned') {
+      await this.options.store.writeObservation(name, {
+        ...record.observation,
+        healthy: false,
+        failureCode: 'RECONCILE_ERROR',
+        message,
+      })
     }
   }
 

@@ -36,7 +36,8 @@ export async function testEnvironmentVariables(
 ): Promise<Record<string, string>> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'airdock-test-'))
   await chmod(dataDir, 0o755)
-  const base = 20_000 + Math.floor(Math.random() * 400) * 100
+  // Below Linux's ephemeral range (32768+), so no outgoing connection holds a component port.
+  const base = 20_000 + Math.floor(Math.random() * 120) * 100
   // The host's variables (PATH, HOME, CA bundles and proxies the installer needs), without any
   // AIRDOCK_* setting of the shell that runs the tests.
   const host = Object.fromEntries(
