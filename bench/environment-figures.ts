@@ -246,8 +246,9 @@ async function main(): Promise<void> {
           recursive: true,
         })
         const seconds = await createAndWait(cold, 'bench-cold', 'mw1.micro')
+        const built = await cold.cp.runtimes.find('3.3.2')
         const marker = JSON.parse(
-          await readFile(path.join(runtimeDir, '3.3.2', '.airdock-runtime.json'), 'utf8'),
+          await readFile(path.join(built!.dir, '.airdock-runtime.json'), 'utf8'),
         ) as { buildSeconds: number }
         const label = emptyCache ? 'empty uv cache' : 'uv cache warm'
         record(

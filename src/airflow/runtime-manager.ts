@@ -4,13 +4,14 @@
  * `uv pip compile --generate-hashes`), built once and shared by every environment
  * (DESIGN.md decision 5).
  *
- * A runtime folder is complete only when its marker `.airdock-runtime.json` exists and names
- * the lock's SHA-256; anything else is wiped and rebuilt. A lock folder (`<version>.building`)
+ * A runtime lives in `<runtimeDir>/<version>-<first 12 hex of the lock's SHA-256>/` and is
+ * complete only when its marker `.airdock-runtime.json` exists and names the lock's SHA-256;
+ * anything else is wiped and rebuilt. A lock folder (`<version>.building`)
  * keeps two control planes from building the same runtime at once.
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import path from 'node:path'
@@ -82,9 +83,16 @@ export class RuntimeManager {
     return path.join(this.options.locksDir ?? LOCKS_DIR, version, 'requirements.lock')
   }
 
-  /** The runtime's paths, whether or not it is built. */
+  /**
+   * The runtime's paths, whether or not it is built. The folder is named after the version and
+   * the lock's hash (`3.3.2-<12 hex>`), so a changed lock builds a new runtime beside the one
+   * running environments still use, and their components move over on their next reconcile.
+   * @throws Error when the version has no lock file
+   */
   describe(version: string): Runtime {
-    const dir = path.join(this.options.runtimeDir, version)
+    const lockFile = this.lockFile(version)
+    const lockHash = createHash('sha256').update(readFileSync(lockFile)).digest('hex')
+    const dir = path.join(this.options.runtimeDir, `${version}-${lockHash.slice(0, 12)}`)
     const binDir = path.join(dir, 'bin')
     return {
       airflowVersion: version,
@@ -92,12 +100,13 @@ export class RuntimeManager {
       binDir,
       airflow: path.join(binDir, 'airflow'),
       python: path.join(binDir, 'python'),
-      lockFile: this.lockFile(version),
+      lockFile,
     }
   }
 
   /** @returns the runtime when it is built from the current lock, else undefined */
   async find(version: string): Promise<Runtime | undefined> {
+    if (!existsSync(this.lockFile(version))) return undefined
     const runtime = this.describe(version)
     const marker = await readMarker(runtime.dir)
     if (!marker) return undefined

@@ -553,14 +553,20 @@ describe('validateCreateEnvironment', () => {
   })
 
   describe('Tags', () => {
-    it('accepts Unicode letters, an empty value and an empty map', () => {
+    it('accepts Unicode letters, the allowed punctuation and an empty map', () => {
       expect(
         validateCreateEnvironment(
           'MyEnv',
-          minimal({ Tags: { Équipe: 'données', 'k:/=+-@_.': '' } }),
+          minimal({ Tags: { Équipe: 'données', 'k:/=+-@_.': 'v 1' } }),
         ).tags,
-      ).toEqual({ Équipe: 'données', 'k:/=+-@_.': '' })
+      ).toEqual({ Équipe: 'données', 'k:/=+-@_.': 'v 1' })
       expect(validateCreateEnvironment('MyEnv', minimal({ Tags: {} })).tags).toEqual({})
+    })
+
+    it('rejects an empty tag value (TagValue is 1–256 in the botocore model)', () => {
+      expect(createMessage({ Tags: { k: '' } })).toContain(
+        "Map value for key 'k' must satisfy constraint: [Member must have length greater than or equal to 1]",
+      )
     })
 
     it('rejects reserved, malformed and too many tags', () => {

@@ -79,7 +79,7 @@ export const SECURITY_GROUP_ID_PATTERN = /^sg-[a-zA-Z0-9\-._]+$/
 /** `WeeklyMaintenanceWindowStart`: `DAY:HH:MM` in UTC, 30-minute steps; 1–9 characters. */
 export const WEEKLY_MAINTENANCE_WINDOW_START_PATTERN =
   /^(MON|TUE|WED|THU|FRI|SAT|SUN):([01]\d|2[0-3]):(00|30)$/
-/** `TagKey` (1–128) and `TagValue` (0–256): letters, spaces, digits and `_.:/=+-@` (Unicode). */
+/** `TagKey` (1–128) and `TagValue` (1–256, botocore MWAA model): letters, spaces, digits and `_.:/=+-@` (Unicode). */
 export const TAG_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u
 
 /** MWAA quota: workers per environment (adjustable at AWS; reference §11). */
@@ -125,7 +125,7 @@ const RULES = {
     pattern: WEEKLY_MAINTENANCE_WINDOW_START_PATTERN,
   },
   tagKey: { min: 1, max: 128, pattern: TAG_PATTERN },
-  tagValue: { min: 0, max: 256, pattern: TAG_PATTERN },
+  tagValue: { min: 1, max: 256, pattern: TAG_PATTERN },
   nextToken: { min: 0, max: 2048 },
   restApiPath: { min: 1, max: 64 },
 } satisfies Record<string, StringRule>

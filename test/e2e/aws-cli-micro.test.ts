@@ -20,7 +20,6 @@ import {
 
 const NAME = 'e2e-micro'
 const REGION = 'us-east-1'
-const sitePackages = path.join(sharedRuntimeDir, '3.3.2', 'lib', 'python3.12', 'site-packages')
 
 let t: TestControlPlane
 let endpoint: string
@@ -96,6 +95,13 @@ async function triggerAndWait(dagId: string, timeoutMs = 240_000): Promise<strin
 beforeAll(async () => {
   t = await startTestControlPlane()
   endpoint = t.cp.endpoint
+  const runtime = await t.cp.runtimes.find('3.3.2')
+  if (!runtime) {
+    throw new Error(
+      `the Airflow 3.3.2 runtime is not built in ${sharedRuntimeDir} (run make setup)`,
+    )
+  }
+  const sitePackages = path.join(runtime.dir, 'lib', 'python3.12', 'site-packages')
   // The bucket: a folder bucket holding the example ETL and two DAG files shipped in apache-airflow.
   const dags = path.join(t.settings.dataDir, 'buckets', 'e2e-bucket', 'dags')
   await mkdir(dags, { recursive: true })
