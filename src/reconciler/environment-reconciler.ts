@@ -5,11 +5,11 @@
  * A reconcile of one environment (key = name) loads the record and takes the steps in order —
  * each idempotent, so a crash or restart of the control plane simply resumes:
  *
- *   deletion requested → stop DAG sync, gateway and components, drop the database, remove the
+ *   deletion requested → stop DAG sync and components (gateway included), drop the database, remove the
  *   folder, mark DELETED (purged after the retention period);
  *   otherwise → runtime (built once, shared) → secrets (generated once, sealed) → folders →
  *   database and role → `airflow db migrate` (once per database and Airflow version) → DAG sync
- *   → plan components → driver.apply → gateway upstreams → observe (process phases + Airflow
+ *   → plan components (+ the gateway process) → driver.apply → gateway upstreams file → observe (process phases + Airflow
  *   health) → one observation write.
  *
  * Keys arrive from API writes (`enqueue`), driver events (a component exited), and a periodic
@@ -42,7 +42,7 @@ import type {
   EnvironmentRecord,
 } from '../domain/environment.js'
 import { coerceError } from '../domain/errors.js'
-import { Gateway } from '../gateway/gateway.js'
+import { gatewayComponentSpec, writeUpstreams } from '../gateway/gateway-component.js'
 import type { Logger } from '../observability/logger.js'
 import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server.js'
 import type { ComponentState, Driver } from '../runtime/driver.js'
@@ -121,7 +121,6 @@ async function lastLogLine(file: string): Promise<string | undefined> {
 /** Converges environments. Start with `start()`, stop with `close()`. */
 export class EnvironmentReconciler {
   private readonly queue: WorkQueue
-  private readonly gateways = new Map<string, Gateway>()
   private readonly syncs = new Map<string, { sync: DagSync; source: string }>()
   private readonly runtimeProgress = new Map<string, string>()
   private resyncTimer?: NodeJS.Timeout
@@ -148,26 +147,19 @@ export class EnvironmentReconciler {
   }
 
   /**
-   * Stops reconciling. Gateways and DAG syncs stop with the control plane; the components keep
-   * running unless `stopComponents` (they are adopted by the next start otherwise).
+   * Stops reconciling. DAG syncs stop with the control plane; the components (gateways
+   * included) keep running unless `stopComponents` (they are adopted by the next start).
    */
   async close(options: { stopComponents: boolean }): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer)
     await this.queue.close()
     await Promise.all([...this.syncs.values()].map((s) => s.sync.stop()))
     this.syncs.clear()
-    await Promise.all([...this.gateways.values()].map((g) => g.close()))
-    this.gateways.clear()
     if (options.stopComponents) {
       for (const group of this.options.driver.groups()) {
         if (group !== PLATFORM_GROUP) await this.options.driver.stopGroup(group)
       }
     }
-  }
-
-  /** The gateway of an environment, if it is running (used by InvokeRestApi). */
-  gatewayFor(environmentId: string): Gateway | undefined {
-    return this.gateways.get(environmentId)
   }
 
   /** Opens an environment's secrets. */
@@ -292,16 +284,25 @@ export class EnvironmentReconciler {
     }
     await this.ensureDagSync(record, layout)
 
-    const desired = planComponents(input)
-    const states = await this.options.driver.apply(record.id, desired)
-    const gateway = await this.ensureGateway(record, input.ports.gateway)
-    const apiServerPorts = desired
+    const airflowComponents = planComponents(input)
+    const upstreamsFile = path.join(layout.homeDir, 'gateway-upstreams.json')
+    const gateway = gatewayComponentSpec({
+      port: input.ports.gateway,
+      upstreamsFile,
+      logFile: path.join(layout.componentLogsDir, 'gateway-1.log'),
+      hostPath: this.options.hostPath,
+    })
+    const states = await this.options.driver.apply(record.id, [...airflowComponents, gateway])
+    const apiServerPorts = airflowComponents
       .filter((c) => c.component === 'api-server')
       .map((c, i) => ({ name: c.name, port: input.ports.apiServers[i]! }))
     const runningApiServers = apiServerPorts.filter((a) =>
       states.some((s) => s.name === a.name && (s.phase === 'running' || s.phase === 'starting')),
     )
-    gateway.setUpstreams(runningApiServers.map((a) => ({ host: '127.0.0.1', port: a.port })))
+    await writeUpstreams(
+      upstreamsFile,
+      runningApiServers.map((a) => ({ host: '127.0.0.1', port: a.port })),
+    )
 
     return this.observe(record, states, apiServerPorts)
   }
@@ -402,18 +403,6 @@ export class EnvironmentReconciler {
     }
     sync.start()
     this.syncs.set(record.id, { sync, source })
-  }
-
-  private async ensureGateway(record: EnvironmentRecord, port: number): Promise<Gateway> {
-    const existing = this.gateways.get(record.id)
-    if (existing) return existing
-    const gateway = await Gateway.start({
-      host: '127.0.0.1',
-      port,
-      logger: this.log.child({ environment: record.name, part: 'gateway' }),
-    })
-    this.gateways.set(record.id, gateway)
-    return gateway
   }
 
   private async observe(
@@ -563,11 +552,6 @@ export class EnvironmentReconciler {
     if (sync) {
       await sync.sync.stop()
       this.syncs.delete(record.id)
-    }
-    const gateway = this.gateways.get(record.id)
-    if (gateway) {
-      await gateway.close()
-      this.gateways.delete(record.id)
     }
     await this.options.driver.stopGroup(record.id)
     await dropMetadataDatabase(this.options.postgres.adminUrl, metadataDatabaseFor(record.id))

@@ -201,19 +201,15 @@ export class EnvironmentService implements EnvironmentServicePort {
   async invokeRestApi(request: InvokeRestApiRequest): Promise<InvokeRestApiResult> {
     const record = await this.load(request.name)
     const status = deriveEnvironmentStatus(statusInput(record))
-    const gateway = this.options.reconciler.gatewayFor(record.id)
     const secrets = await this.options.reconciler.secretsFor(record)
-    if (
-      !gateway ||
-      !secrets ||
-      !['AVAILABLE', 'UPDATING', 'UNAVAILABLE', 'UPDATE_FAILED'].includes(status)
-    ) {
+    if (!secrets || !['AVAILABLE', 'UPDATING', 'UNAVAILABLE', 'UPDATE_FAILED'].includes(status)) {
       throw new ValidationError(
         `Environment ${record.name} is ${status}; InvokeRestApi needs an AVAILABLE environment.`,
       )
     }
+    const gatewayPort = portsForBlock(this.options.componentPortBase, record.portBlock).gateway
     const token = await mintAirflowToken(secrets.jwtSecret, 'admin', 'ADMIN', 60)
-    const url = new URL(`http://127.0.0.1:${gateway.port}/api/v2${request.path}`)
+    const url = new URL(`http://127.0.0.1:${gatewayPort}/api/v2${request.path}`)
     for (const [key, value] of Object.entries(request.queryParameters ?? {})) {
       for (const v of Array.isArray(value) ? value : [value]) {
         url.searchParams.append(key, typeof v === 'string' ? v : JSON.stringify(v))

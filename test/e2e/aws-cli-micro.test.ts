@@ -185,6 +185,7 @@ describe('an mw1.micro environment driven by the AWS CLI and boto3', () => {
     expect(status.components.map((c) => c.name).sort()).toEqual([
       'api-server-1',
       'dag-processor-1',
+      'gateway-1',
       'scheduler-1',
       'triggerer-1',
     ])
@@ -299,7 +300,17 @@ print(json.dumps({'first': first['Environments'], 'hasNext': 'NextToken' in firs
       },
       120_000,
     )
-    await t.restart()
+    const gatewayPort = String((await getEnvironment()).WebserverUrl).split(':')[1]
+    await t.restart({
+      // With the control plane down, the Airflow UI and API stay reachable through the gateway.
+      whileStopped: async () => {
+        const health = await fetch(`http://127.0.0.1:${gatewayPort}/api/v2/monitor/health`)
+        expect(health.status).toBe(200)
+        expect(((await health.json()) as { scheduler: { status: string } }).scheduler.status).toBe(
+          'healthy',
+        )
+      },
+    })
     endpoint = t.cp.endpoint
     // The components were adopted, not restarted.
     expect(t.cp.driver.observe(id).map((c) => [c.name, c.pid])).toEqual(before)

@@ -137,6 +137,7 @@ describe('an mw1.small environment with Celery workers and an S3 bucket', () => 
       'api-server-2',
       'broker-1',
       'dag-processor-1',
+      'gateway-1',
       'scheduler-1',
       'scheduler-2',
       'triggerer-1',

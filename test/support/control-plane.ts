@@ -68,7 +68,11 @@ export interface TestControlPlane {
    * component (and PostgreSQL) keeps running and is adopted; with `stopComponents` everything
    * is stopped first and the new control plane starts it again.
    */
-  restart(options?: { stopComponents?: boolean }): Promise<void>
+  restart(options?: {
+    stopComponents?: boolean
+    /** Runs after the old control plane stopped and before the new one starts. */
+    whileStopped?: () => Promise<void>
+  }): Promise<void>
   /** Stops it, every process it started and removes the data dir. */
   destroy(): Promise<void>
 }
@@ -86,6 +90,7 @@ export async function startTestControlPlane(
     variables: vars,
     async restart(options) {
       await handle.cp.stop({ stopComponents: options?.stopComponents ?? false })
+      await options?.whileStopped?.()
       handle.cp = await startControlPlane(settings, logger)
     },
     async destroy() {
