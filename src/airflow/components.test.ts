@@ -3,6 +3,7 @@ import { ENVIRONMENT_CLASSES } from '../domain/environment-classes.js'
 import type { EnvironmentSpec } from '../domain/environment.js'
 import { defaultLoggingConfiguration } from '../domain/validation.js'
 import {
+  brokerConfig,
   configurationOptionsToEnv,
   environmentLayout,
   planComponents,
@@ -52,7 +53,7 @@ function input(s: EnvironmentSpec, workers = s.minWorkers): PlanInput {
       jwtSecret: 'jwt',
       apiSecretKey: 'api',
       databasePassword: 'db pass/with:chars',
-      brokerPassword: 'broker',
+      brokerPassword: 'broker-secret-xyz',
       adminPassword: 'admin',
     },
     database: { host: '127.0.0.1', port: 8732, name: 'airflow_abc123', user: 'airflow_abc123' },
@@ -107,6 +108,10 @@ describe('planComponents per environment class', () => {
         'worker-1',
         'worker-2',
       ])
+      const broker = plan.find((c) => c.name === 'broker-1')!
+      expect(broker.args).toEqual(['/data/environments/abc123/broker/redis.conf'])
+      expect(broker.args.join(' ')).not.toContain('broker-secret-xyz')
+      expect(brokerConfig(input(s, 2))).toContain('requirepass broker-secret-xyz')
       const worker = plan.find((c) => c.name === 'worker-1')!
       expect(worker.args).toEqual(
         expect.arrayContaining(['celery', 'worker', '--concurrency', String(cls.tasksPerWorker)]),

@@ -13,6 +13,7 @@
  * no process invents its own, and the same configuration; AirflowConfigurationOptions become
  * `AIRFLOW__SECTION__KEY` and are applied before airdock's own settings, which win.
  */
+import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import type { EnvironmentSpec, LoggingLevel, LogType } from '../domain/environment.js'
@@ -35,6 +36,8 @@ export interface EnvironmentLayout {
   passwordsFile: string
   /** Broker data folder (Redis `dir`). */
   brokerDir: string
+  /** The broker's Redis configuration file (holds its password; mode 0600). */
+  brokerConfigFile: string
 }
 
 /**
@@ -56,6 +59,7 @@ export function environmentLayout(
     configFile: path.join(homeDir, 'airflow.cfg'),
     passwordsFile: path.join(homeDir, 'simple_auth_manager_passwords.json'),
     brokerDir: path.join(homeDir, 'broker'),
+    brokerConfigFile: path.join(homeDir, 'broker', 'redis.conf'),
   }
 }
 
@@ -289,6 +293,24 @@ function airflowComponent(
 }
 
 /**
+ * The broker's Redis configuration (written to `layout.brokerConfigFile`, mode 0600, by the
+ * reconciler): loopback only, the environment's port and password, append-only persistence so
+ * queued tasks survive a broker restart.
+ */
+export function brokerConfig(input: PlanInput): string {
+  return [
+    'bind 127.0.0.1',
+    `port ${input.ports.broker}`,
+    `dir ${input.layout.brokerDir}`,
+    'appendonly yes',
+    'save ""',
+    'protected-mode yes',
+    `requirepass ${input.secrets.brokerPassword}`,
+    '',
+  ].join('\n')
+}
+
+/**
  * Plans every component of an environment, one spec per process.
  * @returns specs named `<component>-<n>` (n from 1), broker first, api-servers before the rest
  */
@@ -304,23 +326,15 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
       name: 'broker-1',
       component: 'broker',
       command: input.redisServer,
-      args: [
-        '--bind',
-        '127.0.0.1',
-        '--port',
-        String(ports.broker),
-        '--dir',
-        input.layout.brokerDir,
-        '--appendonly',
-        'yes',
-        '--save',
-        '',
-        '--protected-mode',
-        'yes',
-        '--requirepass',
-        input.secrets.brokerPassword,
-      ],
-      env: { PATH: input.hostPath, LANG: 'C.UTF-8' },
+      // The password lives in the 0600 config file, not on the command line (which any local
+      // user can read in /proc).
+      args: [input.layout.brokerConfigFile],
+      env: {
+        PATH: input.hostPath,
+        LANG: 'C.UTF-8',
+        // A changed configuration changes the spec, so the driver restarts the broker.
+        AIRDOCK_CONFIG_SHA256: createHash('sha256').update(brokerConfig(input)).digest('hex'),
+      },
       cwd: input.layout.brokerDir,
       logFile: path.join(input.layout.componentLogsDir, 'broker-1.log'),
       stopGracePeriodMs: STOP_GRACE_MS.broker!,

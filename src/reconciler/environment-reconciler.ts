@@ -21,6 +21,7 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import {
+  brokerConfig,
   environmentLayout,
   migrateCommand,
   planComponents,
@@ -41,6 +42,7 @@ import type {
   EnvironmentObservation,
   EnvironmentRecord,
 } from '../domain/environment.js'
+import { findEnvironmentClass } from '../domain/environment-classes.js'
 import { coerceError } from '../domain/errors.js'
 import { gatewayComponentSpec, writeUpstreams } from '../gateway/gateway-component.js'
 import type { Logger } from '../observability/logger.js'
@@ -91,6 +93,13 @@ function generateSecrets(): EnvironmentSecrets {
     databasePassword: randomBytes(24).toString('base64url'),
     brokerPassword: randomBytes(24).toString('base64url'),
     adminPassword: randomBytes(12).toString('base64url'),
+  }
+}
+
+/** Writes `content` to `file` (with `mode`) unless it already holds exactly that. */
+async function writeIfChanged(file: string, content: string, mode: number): Promise<void> {
+  if ((await readFile(file, 'utf8').catch(() => '')) !== content) {
+    await writeFile(file, content, { mode })
   }
 }
 
@@ -283,6 +292,9 @@ export class EnvironmentReconciler {
       await this.options.store.writeObservation(record.name, record.observation)
     }
     await this.ensureDagSync(record, layout)
+    if (findEnvironmentClass(record.spec.environmentClass)?.hybrid !== true) {
+      await writeIfChanged(layout.brokerConfigFile, brokerConfig(input), 0o600)
+    }
 
     const airflowComponents = planComponents(input)
     const upstreamsFile = path.join(layout.homeDir, 'gateway-upstreams.json')
@@ -349,12 +361,12 @@ export class EnvironmentReconciler {
       await mkdir(dir, { recursive: true, mode: 0o750 })
     }
     const marker = '# airdock: configuration comes from AIRFLOW__* environment variables.\n'
-    const current = await readFile(layout.configFile, 'utf8').catch(() => '')
-    if (current !== marker) await writeFile(layout.configFile, marker, { mode: 0o600 })
-    const passwords = JSON.stringify({ admin: secrets.adminPassword })
-    if ((await readFile(layout.passwordsFile, 'utf8').catch(() => '')) !== passwords) {
-      await writeFile(layout.passwordsFile, passwords, { mode: 0o600 })
-    }
+    await writeIfChanged(layout.configFile, marker, 0o600)
+    await writeIfChanged(
+      layout.passwordsFile,
+      JSON.stringify({ admin: secrets.adminPassword }),
+      0o600,
+    )
   }
 
   /** Runs `airflow db migrate` once; its output goes to `logs/components/db-migrate.log`. */
