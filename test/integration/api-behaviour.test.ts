@@ -8,6 +8,16 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import {
+  CreateEnvironmentCommand,
+  DeleteEnvironmentCommand,
+  GetEnvironmentCommand,
+  ListEnvironmentsCommand,
+  ListTagsForResourceCommand,
+  MWAAClient,
+  TagResourceCommand,
+  UpdateEnvironmentCommand,
+} from '@aws-sdk/client-mwaa'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -186,6 +196,57 @@ describe('the MWAA API on the real control plane', () => {
     const dbs = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'airflow_%'")
     await client.end()
     expect(dbs.rows).toEqual([])
+  })
+
+  it('works with the AWS SDK for JavaScript v3 (disableHostPrefix), typed errors included', async () => {
+    const client = new MWAAClient({
+      endpoint: t.cp.endpoint,
+      region: 'us-east-1',
+      disableHostPrefix: true,
+      credentials: { accessKeyId: 'AKIDJSSDK', secretAccessKey: 'js-sdk-secret' },
+    })
+    const created = await client.send(
+      new CreateEnvironmentCommand({
+        Name: 'js-sdk',
+        ExecutionRoleArn: validBody.ExecutionRoleArn,
+        SourceBucketArn: validBody.SourceBucketArn,
+        DagS3Path: 'dags',
+        NetworkConfiguration: validBody.NetworkConfiguration,
+        EnvironmentClass: 'mw1.micro',
+        Tags: { team: 'js' },
+      }),
+    )
+    expect(created.Arn).toBe('arn:aws:airflow:us-east-1:000000000000:environment/js-sdk')
+    const got = await client.send(new GetEnvironmentCommand({ Name: 'js-sdk' }))
+    expect(got.Environment?.CreatedAt).toBeInstanceOf(Date)
+    expect(got.Environment?.NetworkConfiguration?.SubnetIds).toEqual(['subnet-a', 'subnet-b'])
+    expect(
+      (await client.send(new ListEnvironmentsCommand({ MaxResults: 25 }))).Environments,
+    ).toContain('js-sdk')
+    await client.send(new TagResourceCommand({ ResourceArn: created.Arn, Tags: { stage: 'test' } }))
+    expect(
+      (await client.send(new ListTagsForResourceCommand({ ResourceArn: created.Arn }))).Tags,
+    ).toEqual({
+      team: 'js',
+      stage: 'test',
+    })
+    const error = await client
+      .send(new UpdateEnvironmentCommand({ Name: 'js-sdk', Schedulers: 9 }))
+      .catch(
+        (e: unknown) =>
+          e as { name: string; message: string; $metadata: { httpStatusCode: number } },
+      )
+    expect(error).toMatchObject({ name: 'ValidationException', $metadata: { httpStatusCode: 400 } })
+    const missing = await client
+      .send(new GetEnvironmentCommand({ Name: 'nope' }))
+      .catch((e: unknown) => e as { name: string })
+    expect((missing as { name: string }).name).toBe('ResourceNotFoundException')
+    await client.send(new DeleteEnvironmentCommand({ Name: 'js-sdk' }))
+    await waitFor(
+      'js-sdk gone',
+      async () => (await call('GET', '/environments/js-sdk')).status === 404,
+      60_000,
+    )
   })
 
   it('deletes: DELETED, then deleting again is refused, then ResourceNotFoundException', async () => {
