@@ -12,7 +12,8 @@ test: setup
 	npm run lint
 	npm run check:cycles
 	npm run typecheck
-	npx vitest run
+	npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json; \
+	  status=$$?; node scripts/test-summary.mjs test-results/vitest.json || true; exit $$status
 
 start: setup
 	npm start

@@ -13,6 +13,7 @@ export default tseslint.config(
       'runtimes/**',
       'examples/**',
       'bin/**',
+      'scripts/**',
       'test/fixtures/**',
     ],
   },
