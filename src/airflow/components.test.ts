@@ -1,3 +1,4 @@
+import { sampleSpec } from '../../test/support/sample-spec.js'
 import { describe, expect, it } from 'vitest'
 import { ENVIRONMENT_CLASSES } from '../domain/environment-classes.js'
 import type { EnvironmentSpec } from '../domain/environment.js'
@@ -11,27 +12,7 @@ import {
   type PlanInput,
 } from './components.js'
 
-function spec(overrides: Partial<EnvironmentSpec> = {}): EnvironmentSpec {
-  return {
-    executionRoleArn: 'arn:aws:iam::000000000000:role/r',
-    sourceBucketArn: 'arn:aws:s3:::b',
-    dagS3Path: 'dags',
-    networkConfiguration: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
-    airflowConfigurationOptions: {},
-    environmentClass: 'mw1.small',
-    maxWorkers: 10,
-    minWorkers: 1,
-    schedulers: 2,
-    minWebservers: 2,
-    maxWebservers: 2,
-    airflowVersion: '3.3.2',
-    loggingConfiguration: defaultLoggingConfiguration(),
-    weeklyMaintenanceWindowStart: 'SUN:03:30',
-    webserverAccessMode: 'PRIVATE_ONLY',
-    endpointManagement: 'SERVICE',
-    ...overrides,
-  }
-}
+const spec = sampleSpec
 
 function input(s: EnvironmentSpec, workers = s.minWorkers): PlanInput {
   return {

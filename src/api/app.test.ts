@@ -5,7 +5,7 @@
  */
 import type { Hono } from 'hono'
 import { beforeEach, describe, expect, it } from 'vitest'
-import type { EnvironmentSpec } from '../domain/environment.js'
+import { sampleSpec } from '../../test/support/sample-spec.js'
 import {
   AccessDeniedError,
   ResourceNotFoundError,
@@ -98,30 +98,7 @@ class RecordingService implements EnvironmentServicePort {
 }
 
 function sampleView(name: string): EnvironmentView {
-  const spec: EnvironmentSpec = {
-    executionRoleArn: `arn:aws:iam::${ACCOUNT}:role/exec`,
-    sourceBucketArn: 'arn:aws:s3:::bucket',
-    dagS3Path: 'dags',
-    networkConfiguration: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
-    airflowConfigurationOptions: {},
-    environmentClass: 'mw1.small',
-    maxWorkers: 10,
-    minWorkers: 1,
-    schedulers: 2,
-    minWebservers: 2,
-    maxWebservers: 2,
-    airflowVersion: '3.3.2',
-    loggingConfiguration: {
-      dagProcessingLogs: { enabled: false, logLevel: 'INFO' },
-      schedulerLogs: { enabled: false, logLevel: 'INFO' },
-      webserverLogs: { enabled: false, logLevel: 'INFO' },
-      workerLogs: { enabled: false, logLevel: 'INFO' },
-      taskLogs: { enabled: true, logLevel: 'INFO' },
-    },
-    weeklyMaintenanceWindowStart: 'SUN:03:30',
-    webserverAccessMode: 'PRIVATE_ONLY',
-    endpointManagement: 'SERVICE',
-  }
+  const spec = sampleSpec()
   const createdAt = new Date('2026-03-01T00:00:00Z')
   return {
     record: {

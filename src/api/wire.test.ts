@@ -1,3 +1,4 @@
+import { sampleSpec } from '../../test/support/sample-spec.js'
 import { describe, expect, it } from 'vitest'
 import type { EnvironmentRecord, EnvironmentSpec } from '../domain/environment.js'
 import type { EnvironmentView } from '../services/environment-service-port.js'
@@ -21,19 +22,9 @@ const REGION = 'eu-west-1'
 const ACCOUNT = '123456789012'
 
 function spec(overrides: Partial<EnvironmentSpec> = {}): EnvironmentSpec {
-  return {
-    executionRoleArn: `arn:aws:iam::${ACCOUNT}:role/exec`,
-    sourceBucketArn: 'arn:aws:s3:::bucket',
-    dagS3Path: 'dags',
-    networkConfiguration: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
+  return sampleSpec({
     airflowConfigurationOptions: { 'core.parallelism': '32' },
-    environmentClass: 'mw1.small',
-    maxWorkers: 10,
-    minWorkers: 1,
-    schedulers: 2,
-    minWebservers: 2,
     maxWebservers: 3,
-    airflowVersion: '3.3.2',
     loggingConfiguration: {
       dagProcessingLogs: { enabled: false, logLevel: 'INFO' },
       schedulerLogs: { enabled: true, logLevel: 'WARNING' },
@@ -41,11 +32,8 @@ function spec(overrides: Partial<EnvironmentSpec> = {}): EnvironmentSpec {
       workerLogs: { enabled: true, logLevel: 'DEBUG' },
       taskLogs: { enabled: true, logLevel: 'INFO' },
     },
-    weeklyMaintenanceWindowStart: 'SUN:03:30',
-    webserverAccessMode: 'PRIVATE_ONLY',
-    endpointManagement: 'SERVICE',
     ...overrides,
-  }
+  })
 }
 
 function view(
