@@ -75,6 +75,7 @@ interface Marker {
 /** Builds and finds runtimes. */
 export class RuntimeManager {
   private readonly inFlight = new Map<string, Promise<Runtime>>()
+  private readonly lockHashes = new Map<string, string>()
 
   constructor(private readonly options: RuntimeManagerOptions) {}
 
@@ -91,7 +92,7 @@ export class RuntimeManager {
    */
   describe(version: string): Runtime {
     const lockFile = this.lockFile(version)
-    const lockHash = createHash('sha256').update(readFileSync(lockFile)).digest('hex')
+    const lockHash = this.lockSha256(version)
     const dir = path.join(this.options.runtimeDir, `${version}-${lockHash.slice(0, 12)}`)
     const binDir = path.join(dir, 'bin')
     return {
@@ -104,13 +105,28 @@ export class RuntimeManager {
     }
   }
 
+  /**
+   * The SHA-256 of a version's lock file, read once per control-plane run (the reconciler
+   * asks on every pass; a changed lock takes effect on the next start).
+   */
+  private lockSha256(version: string): string {
+    let hash = this.lockHashes.get(version)
+    if (!hash) {
+      hash = createHash('sha256')
+        .update(readFileSync(this.lockFile(version)))
+        .digest('hex')
+      this.lockHashes.set(version, hash)
+    }
+    return hash
+  }
+
   /** @returns the runtime when it is built from the current lock, else undefined */
   async find(version: string): Promise<Runtime | undefined> {
     if (!existsSync(this.lockFile(version))) return undefined
     const runtime = this.describe(version)
     const marker = await readMarker(runtime.dir)
     if (!marker) return undefined
-    return marker.lockSha256 === (await sha256File(runtime.lockFile)) ? runtime : undefined
+    return marker.lockSha256 === this.lockSha256(version) ? runtime : undefined
   }
 
   /**
@@ -187,7 +203,7 @@ export class RuntimeManager {
     }
     const marker: Marker = {
       airflowVersion: runtime.airflowVersion,
-      lockSha256: await sha256File(runtime.lockFile),
+      lockSha256: this.lockSha256(runtime.airflowVersion),
       builtAt: new Date().toISOString(),
       buildSeconds: (Date.now() - startedAt) / 1000,
     }
@@ -206,12 +222,6 @@ async function readMarker(dir: string): Promise<Marker | undefined> {
     // No marker (or an unreadable one) means "not built".
     return undefined
   }
-}
-
-async function sha256File(file: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(file))
-    .digest('hex')
 }
 
 /**
