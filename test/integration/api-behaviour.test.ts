@@ -5,7 +5,7 @@
  * a runtime that cannot be built (a Python interpreter that does not exist).
  */
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import {
@@ -28,6 +28,7 @@ import {
 } from '../support/control-plane.js'
 
 let t: TestControlPlane
+let emptyRuntimes: string
 
 const validBody = {
   ExecutionRoleArn: 'arn:aws:iam::000000000000:role/airflow-execution',
@@ -71,7 +72,7 @@ async function snapshot(): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  const emptyRuntimes = await mkdtemp(path.join(tmpdir(), 'airdock-no-runtime-'))
+  emptyRuntimes = await mkdtemp(path.join(tmpdir(), 'airdock-no-runtime-'))
   t = await startTestControlPlane(
     await testEnvironmentVariables({
       AIRDOCK_RUNTIME_DIR: emptyRuntimes,
@@ -82,6 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.destroy()
+  await rm(emptyRuntimes, { recursive: true, force: true })
 })
 
 describe('the MWAA API on the real control plane', () => {
