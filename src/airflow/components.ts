@@ -38,6 +38,15 @@ export interface EnvironmentLayout {
   brokerDir: string
   /** The broker's Redis configuration file (holds its password; mode 0600). */
   brokerConfigFile: string
+  /** The running api-servers, as the gateway process reads them. */
+  gatewayUpstreamsFile: string
+  /** What the DAG sync last mirrored (key → version), so a restart does not rewrite it all. */
+  dagSyncManifestFile: string
+}
+
+/** The stdout/stderr file of component `name` (e.g. `scheduler-1`). */
+export function componentLogFile(layout: EnvironmentLayout, name: string): string {
+  return path.join(layout.componentLogsDir, `${name}.log`)
 }
 
 /**
@@ -60,6 +69,8 @@ export function environmentLayout(
     passwordsFile: path.join(homeDir, 'simple_auth_manager_passwords.json'),
     brokerDir: path.join(homeDir, 'broker'),
     brokerConfigFile: path.join(homeDir, 'broker', 'redis.conf'),
+    gatewayUpstreamsFile: path.join(homeDir, 'gateway-upstreams.json'),
+    dagSyncManifestFile: path.join(homeDir, 'dag-sync-manifest.json'),
   }
 }
 
@@ -287,7 +298,7 @@ function airflowComponent(
       ...extraEnv,
     },
     cwd: input.layout.homeDir,
-    logFile: path.join(input.layout.componentLogsDir, `${name}.log`),
+    logFile: componentLogFile(input.layout, name),
     stopGracePeriodMs: STOP_GRACE_MS[component] ?? 30_000,
   }
 }
@@ -311,11 +322,27 @@ export function brokerConfig(input: PlanInput): string {
 }
 
 /**
+ * The api-servers an environment runs and the loopback port of each (mw1.micro: one;
+ * otherwise MinWebservers), in order: `api-server-1` gets the block's first api-server port.
+ */
+export function apiServerPorts(
+  input: Pick<PlanInput, 'spec' | 'ports'>,
+): { name: string; index: number; port: number }[] {
+  const hybrid = findEnvironmentClass(input.spec.environmentClass)?.hybrid ?? false
+  const count = hybrid ? 1 : input.spec.minWebservers
+  return Array.from({ length: count }, (_, i) => ({
+    name: `api-server-${i + 1}`,
+    index: i + 1,
+    port: input.ports.apiServers[i]!,
+  }))
+}
+
+/**
  * Plans every component of an environment, one spec per process.
  * @returns specs named `<component>-<n>` (n from 1), broker first, api-servers before the rest
  */
 export function planComponents(input: PlanInput): ComponentSpec[] {
-  const { spec, ports } = input
+  const { spec } = input
   const info = findEnvironmentClass(spec.environmentClass)
   const hybrid = info?.hybrid ?? false
   const shared = airflowEnvironment(input)
@@ -336,16 +363,14 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
         AIRDOCK_CONFIG_SHA256: createHash('sha256').update(brokerConfig(input)).digest('hex'),
       },
       cwd: input.layout.brokerDir,
-      logFile: path.join(input.layout.componentLogsDir, 'broker-1.log'),
+      logFile: componentLogFile(input.layout, 'broker-1'),
       stopGracePeriodMs: STOP_GRACE_MS.broker!,
     })
   }
 
-  const webservers = hybrid ? 1 : spec.minWebservers
-  for (let i = 1; i <= webservers; i++) {
-    const port = ports.apiServers[i - 1]!
+  for (const { index, port } of apiServerPorts(input)) {
     specs.push(
-      airflowComponent(input, shared, 'api-server', i, [
+      airflowComponent(input, shared, 'api-server', index, [
         'api-server',
         '--host',
         '127.0.0.1',

@@ -166,8 +166,6 @@ export interface EnvironmentObservation {
   components: ComponentStatus[]
   /** Airflow version whose schema `airflow db migrate` last brought the database to. */
   migratedAirflowVersion?: string
-  /** Gateway port that fronts this environment's api-servers (stable across restarts). */
-  gatewayPort?: number
 }
 
 /** The latest accepted create/update request (written by the environment service only). */

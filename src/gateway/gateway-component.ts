@@ -22,14 +22,18 @@ export interface GatewayComponentInput {
   port: number
   /** File the reconciler writes the api-server list to. */
   upstreamsFile: string
+  /** Where the process's output goes. */
   logFile: string
   hostPath: string
 }
 
+/** The gateway's component name within its environment. */
+export const GATEWAY_COMPONENT_NAME = 'gateway-1'
+
 /** The gateway process of one environment (`gateway-1`). */
 export function gatewayComponentSpec(input: GatewayComponentInput): ComponentSpec {
   return {
-    name: 'gateway-1',
+    name: GATEWAY_COMPONENT_NAME,
     component: 'gateway',
     command: process.execPath,
     args: [

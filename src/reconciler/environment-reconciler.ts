@@ -19,9 +19,10 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
-import path from 'node:path'
 import {
+  apiServerPorts,
   brokerConfig,
+  componentLogFile,
   environmentLayout,
   migrateCommand,
   planComponents,
@@ -44,7 +45,11 @@ import type {
 } from '../domain/environment.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import { coerceError } from '../domain/errors.js'
-import { gatewayComponentSpec, writeUpstreams } from '../gateway/gateway-component.js'
+import {
+  GATEWAY_COMPONENT_NAME,
+  gatewayComponentSpec,
+  writeUpstreams,
+} from '../gateway/gateway-component.js'
 import type { Logger } from '../observability/logger.js'
 import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server.js'
 import type { ComponentState, Driver } from '../runtime/driver.js'
@@ -131,7 +136,6 @@ async function lastLogLine(file: string): Promise<string | undefined> {
 export class EnvironmentReconciler {
   private readonly queue: WorkQueue
   private readonly syncs = new Map<string, { sync: DagSync; source: string }>()
-  private readonly runtimeProgress = new Map<string, string>()
   private resyncTimer?: NodeJS.Timeout
   private readonly log: Logger
 
@@ -186,8 +190,7 @@ export class EnvironmentReconciler {
   }
 
   private async nameForGroup(groupId: string): Promise<string | undefined> {
-    const all = await this.options.store.all().catch(() => [])
-    return all.find((r) => r.id === groupId)?.name
+    return this.options.store.nameForId(groupId).catch(() => undefined)
   }
 
   private async reconcileSafely(name: string): Promise<ProcessResult> {
@@ -296,44 +299,48 @@ export class EnvironmentReconciler {
       await writeIfChanged(layout.brokerConfigFile, brokerConfig(input), 0o600)
     }
 
-    const airflowComponents = planComponents(input)
-    const upstreamsFile = path.join(layout.homeDir, 'gateway-upstreams.json')
     const gateway = gatewayComponentSpec({
       port: input.ports.gateway,
-      upstreamsFile,
-      logFile: path.join(layout.componentLogsDir, 'gateway-1.log'),
+      upstreamsFile: layout.gatewayUpstreamsFile,
+      logFile: componentLogFile(layout, GATEWAY_COMPONENT_NAME),
       hostPath: this.options.hostPath,
     })
-    const states = await this.options.driver.apply(record.id, [...airflowComponents, gateway])
-    const apiServerPorts = airflowComponents
-      .filter((c) => c.component === 'api-server')
-      .map((c, i) => ({ name: c.name, port: input.ports.apiServers[i]! }))
-    const runningApiServers = apiServerPorts.filter((a) =>
+    const states = await this.options.driver.apply(record.id, [...planComponents(input), gateway])
+    const apiServers = apiServerPorts(input)
+    const runningApiServers = apiServers.filter((a) =>
       states.some((s) => s.name === a.name && (s.phase === 'running' || s.phase === 'starting')),
     )
     await writeUpstreams(
-      upstreamsFile,
+      layout.gatewayUpstreamsFile,
       runningApiServers.map((a) => ({ host: '127.0.0.1', port: a.port })),
     )
 
-    return this.observe(record, states, apiServerPorts)
+    return this.observe(record, layout, states, apiServers)
   }
 
   private async ensureRuntime(record: EnvironmentRecord): Promise<Runtime> {
     const version = record.spec.airflowVersion
     const found = await this.options.runtimes.find(version)
     if (found) return found
+    // Progress goes into the observation while creating, at most every 2 s. The writes are
+    // chained and awaited before returning, so none can land after (and undo) a later write.
     let lastWrite = 0
-    return this.options.runtimes.ensure(version, (line) => {
-      this.runtimeProgress.set(version, line)
-      if (Date.now() - lastWrite > 2_000 && record.observation.phase === 'creating') {
+    let writes = Promise.resolve()
+    try {
+      return await this.options.runtimes.ensure(version, (line) => {
+        if (Date.now() - lastWrite < 2_000 || record.observation.phase !== 'creating') return
         lastWrite = Date.now()
-        void this.options.store.writeObservation(record.name, {
+        const observation = {
           ...record.observation,
           message: `Building the Airflow ${version} runtime: ${line.slice(0, 200)}`,
-        })
-      }
-    })
+        }
+        writes = writes
+          .then(() => this.options.store.writeObservation(record.name, observation))
+          .catch((err: unknown) => this.log.warn({ err }, 'could not record build progress'))
+      })
+    } finally {
+      await writes
+    }
   }
 
   private async ensureSecrets(record: EnvironmentRecord): Promise<EnvironmentSecrets> {
@@ -372,7 +379,7 @@ export class EnvironmentReconciler {
   /** Runs `airflow db migrate` once; its output goes to `logs/components/db-migrate.log`. */
   private async migrate(input: PlanInput): Promise<void> {
     const { command, args, env } = migrateCommand(input)
-    const logFile = path.join(input.layout.componentLogsDir, 'db-migrate.log')
+    const logFile = componentLogFile(input.layout, 'db-migrate')
     const out = createWriteStream(logFile, { flags: 'a' })
     await new Promise<void>((resolve, reject) => {
       const child = spawn(command, args, {
@@ -404,7 +411,7 @@ export class EnvironmentReconciler {
       bucket: parseBucketArn(record.spec.sourceBucketArn),
       prefix: record.spec.dagS3Path,
       targetDir: layout.dagsDir,
-      manifestFile: path.join(layout.homeDir, 'dag-sync-manifest.json'),
+      manifestFile: layout.dagSyncManifestFile,
       logger: this.log.child({ environment: record.name, part: 'dag-sync' }),
       intervalMs: this.options.dagSyncIntervalMs,
     })
@@ -419,6 +426,7 @@ export class EnvironmentReconciler {
 
   private async observe(
     record: EnvironmentRecord,
+    layout: EnvironmentLayout,
     states: ComponentState[],
     apiServers: { name: string; port: number }[],
   ): Promise<ProcessResult> {
@@ -455,16 +463,14 @@ export class EnvironmentReconciler {
       components,
       healthy,
       crashLooping: crashing.length > 0,
-      gatewayPort: portsForBlock(this.options.componentPortBase, record.portBlock).gateway,
     }
     delete obs.failureCode
     delete obs.message
     if (crashing.length > 0) {
       obs.failureCode = 'COMPONENT_CRASH_LOOPING'
-      const layout = environmentLayout(this.options.environmentsDir, record.id)
       const reasons: string[] = []
       for (const c of crashing) {
-        const last = await lastLogLine(path.join(layout.componentLogsDir, `${c.name}.log`))
+        const last = await lastLogLine(componentLogFile(layout, c.name))
         reasons.push(
           `${c.name} keeps crashing (restarted ${c.restarts} times, last exit ${c.lastExitCode ?? c.lastExitSignal ?? '?'})${last ? `: ${last}` : ''}`,
         )

@@ -154,6 +154,15 @@ export class EnvironmentStore {
     return result.rows[0] ? fromRow(result.rows[0]) : undefined
   }
 
+  /** @returns the name of the environment with this id, or undefined */
+  async nameForId(id: string): Promise<string | undefined> {
+    const result = await this.pool.query<{ name: string }>(
+      'SELECT name FROM environments WHERE id = $1',
+      [id],
+    )
+    return result.rows[0]?.name
+  }
+
   /** @returns every stored environment, oldest first */
   async all(): Promise<EnvironmentRecord[]> {
     const result = await this.pool.query<Row>('SELECT * FROM environments ORDER BY seq')
