@@ -132,7 +132,11 @@ export class EnvironmentService implements EnvironmentServicePort {
       afterSeq = Buffer.from(nextToken, 'base64url').toString('utf8')
       if (!/^\d+$/.test(afterSeq)) throw new ValidationError('NextToken is not valid.')
     }
-    const page = await this.options.store.listNames(afterSeq, maxResults)
+    const page = await this.options.store.listNames(
+      afterSeq,
+      maxResults,
+      this.options.deletedRetentionMs,
+    )
     return {
       names: page.names,
       ...(page.lastSeq ? { nextToken: Buffer.from(page.lastSeq).toString('base64url') } : {}),
@@ -295,7 +299,10 @@ export class EnvironmentService implements EnvironmentServicePort {
     }
   }
 
-  /** Loads an environment; a DELETED one past its retention is purged and reads as missing. */
+  /**
+   * Loads an environment; a DELETED one past its retention reads as missing (the reconciler,
+   * the only writer of that row's end, purges it).
+   */
   private async load(name: string): Promise<EnvironmentRecord> {
     const record = await this.options.store.get(name)
     if (!record) throw new ResourceNotFoundError('Environment', name)
@@ -303,7 +310,6 @@ export class EnvironmentService implements EnvironmentServicePort {
       record.deletedAt &&
       Date.now() - record.deletedAt.getTime() >= this.options.deletedRetentionMs
     ) {
-      await this.options.store.purge(name)
       throw new ResourceNotFoundError('Environment', name)
     }
     return record

@@ -173,15 +173,20 @@ export class EnvironmentStore {
    * One page of environment names in creation order.
    * @param afterSeq - resume after this position (from a previous page), or undefined
    * @param limit - page size
+   * @param deletedRetentionMs - DELETED environments older than this are left out (they read
+   *   as missing even before the reconciler purges them)
    * @returns names and, when more remain, the position to resume after
    */
   async listNames(
     afterSeq: string | undefined,
     limit: number,
+    deletedRetentionMs: number,
   ): Promise<{ names: string[]; lastSeq?: string }> {
     const result = await this.pool.query<{ name: string; seq: string }>(
-      'SELECT name, seq FROM environments WHERE seq > $1 ORDER BY seq LIMIT $2',
-      [afterSeq ?? '0', limit + 1],
+      `SELECT name, seq FROM environments
+       WHERE seq > $1 AND (deleted_at IS NULL OR deleted_at > now() - make_interval(secs => $3))
+       ORDER BY seq LIMIT $2`,
+      [afterSeq ?? '0', limit + 1, deletedRetentionMs / 1000],
     )
     const rows = result.rows.slice(0, limit)
     return {
