@@ -147,6 +147,7 @@ program
     const driver = await LocalDriver.open({
       runDir: path.join(settings.dataDir, 'run'),
       logger: createLogger('warn'),
+      restartExited: false,
     })
     const groups = driver.groups()
     for (const group of groups.filter((g) => g !== PLATFORM_GROUP)) await driver.stopGroup(group)

@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
@@ -61,5 +62,42 @@ describe('parseProcessStat', () => {
   it('rejects text that is not a stat line', () => {
     expect(parseProcessStat('')).toBeUndefined()
     expect(parseProcessStat('42 (x) S 1 2')).toBeUndefined()
+  })
+})
+
+describe('LocalDriver opened with restartExited: false', () => {
+  it('starts nothing: a component found dead stays stopped, and stopGroup removes it', async () => {
+    const runDir = await mkdtemp(path.join(tmpdir(), 'airdock-driver-stop-only-'))
+    let stopOnly: LocalDriver | undefined
+    try {
+      const first = await LocalDriver.open({ runDir, logger, startingPeriodMs: 100 })
+      const [started] = await first.apply('g1', [
+        {
+          name: 'sleeper-1',
+          component: 'sleeper',
+          command: process.execPath,
+          args: [path.join(fixturesDir, 'sleeper.mjs')],
+          env: { PATH: '/usr/bin:/bin' },
+          cwd: runDir,
+          logFile: path.join(runDir, 'sleeper-1.log'),
+          stopGracePeriodMs: 2_000,
+        },
+      ])
+      await first.close({ stopProcesses: false })
+      process.kill(started!.pid!, 'SIGKILL')
+      await new Promise((r) => setTimeout(r, 200))
+
+      stopOnly = await LocalDriver.open({ runDir, logger, restartExited: false })
+      await new Promise((r) => setTimeout(r, 500))
+      const [state] = stopOnly.observe('g1')
+      expect(state?.pid === undefined || state.pid === started!.pid).toBe(true)
+      expect(state?.phase).not.toBe('running')
+      await stopOnly.stopGroup('g1')
+      expect(stopOnly.groups()).toEqual([])
+    } finally {
+      // Also on failure: leave no process behind.
+      await stopOnly?.close({ stopProcesses: true })
+      await rm(runDir, { recursive: true, force: true })
+    }
   })
 })

@@ -75,6 +75,13 @@ export interface LocalDriverOptions {
    * @default 500
    */
   pollIntervalMs?: number
+  /**
+   * Restart components that exit, and start again those found dead at adoption. A driver
+   * opened only to stop everything (`airdock stop-all`) turns this off, so it never starts a
+   * process it is about to stop.
+   * @default true
+   */
+  restartExited?: boolean
 }
 
 /** Content of a pid file `<runDir>/<groupId>/<name>.json`. */
@@ -151,6 +158,7 @@ export class LocalDriver implements Driver {
   private readonly stableAfterMs: number
   private readonly startingPeriodMs: number
   private readonly pollIntervalMs: number
+  private readonly restartExited: boolean
   private readonly groupsById = new Map<string, Map<string, Managed>>()
   private readonly chains = new Map<string, Promise<unknown>>()
   private readonly listeners: ((event: ComponentExitedEvent) => void)[] = []
@@ -172,6 +180,7 @@ export class LocalDriver implements Driver {
     this.stableAfterMs = options.stableAfterMs ?? 30_000
     this.startingPeriodMs = options.startingPeriodMs ?? 2000
     this.pollIntervalMs = options.pollIntervalMs ?? 500
+    this.restartExited = options.restartExited ?? true
   }
 
   /**
@@ -537,6 +546,7 @@ export class LocalDriver implements Driver {
     managed.restartTimer = setTimeout(() => {
       managed.restartTimer = undefined
       if (attempt !== managed.attempt || managed.stopping || this.detached) return
+      if (!this.restartExited) return
       managed.restarts++
       this.spawnComponent(managed)
     }, delayMs)
@@ -727,6 +737,10 @@ export class LocalDriver implements Driver {
       this.killGroupLeftovers(this.newIncarnation(pid, startTimeTicks, new Date(), true))
     }
     this.log.info({ groupId, name, pid }, 'component gone at adoption')
+    if (!this.restartExited) {
+      managed.message = 'its process had ended while the control plane was away'
+      return
+    }
     this.spawnComponent(managed)
     managed.message = 'restarted: its process had ended while the control plane was away'
   }
