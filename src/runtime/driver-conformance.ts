@@ -282,9 +282,76 @@ export function runDriverConformance(
       const driver = await open(dir)
       const before = await driver.apply('g1', [sleeper(dir, 'a'), sleeper(dir, 'b')])
       const after = await driver.apply('g1', [sleeper(dir, 'a')])
-      expect(after.map((s) => s.name)).toEqual(['a'])
       expect(after[0]!.pid).toBe(before[0]!.pid)
+      await waitFor('b gone', () => driver.observe('g1').length === 1)
+      expect(driver.observe('g1').map((s) => s.name)).toEqual(['a'])
       expect(isAlive(before[1]!.pid!)).toBe(false)
+    })
+
+    it('a removed component drains in the background, observed as stopping until it exits', async () => {
+      const dir = await newDir()
+      const driver = await open(dir)
+      // Ignores SIGTERM: like a Celery worker finishing a long task after its warm shutdown.
+      const busy = { ...sleeper(dir, 'b', { IGNORE_SIGTERM: '1' }), stopGracePeriodMs: 60_000 }
+      await driver.apply('g1', [sleeper(dir, 'a'), busy])
+      const [, b] = await waitRunning(driver, 'g1')
+      // apply returns while b still runs.
+      const after = await driver.apply('g1', [sleeper(dir, 'a')])
+      expect(after.map((s) => [s.name, s.phase])).toEqual([
+        ['a', 'running'],
+        ['b', 'stopping'],
+      ])
+      expect(isAlive(b!.pid!)).toBe(true)
+      // Re-applying keeps it stopping (a stop that has begun is never undone or repeated).
+      await driver.apply('g1', [sleeper(dir, 'a')])
+      expect(stateOf(driver, 'g1', 'b').phase).toBe('stopping')
+      expect(isAlive(b!.pid!)).toBe(true)
+      // The caller may cut the drain short.
+      await driver.stopGroup('g1', { maxStopGracePeriodMs: 200 })
+      expect(isAlive(b!.pid!)).toBe(false)
+      expect(driver.observe('g1')).toEqual([])
+    })
+
+    it('a desired component whose name is still stopping starts once the old process is gone', async () => {
+      const dir = await newDir()
+      const driver = await open(dir)
+      const busy = { ...sleeper(dir, 'b', { IGNORE_SIGTERM: '1' }), stopGracePeriodMs: 60_000 }
+      await driver.apply('g1', [busy])
+      const [old] = await waitRunning(driver, 'g1')
+      await driver.apply('g1', [])
+      const back = driver.apply('g1', [sleeper(dir, 'b')], { maxStopGracePeriodMs: 200 })
+      const [b] = await back
+      expect(isAlive(old!.pid!)).toBe(false)
+      expect(b!.pid).not.toBe(old!.pid)
+      expect(isAlive(b!.pid!)).toBe(true)
+    })
+
+    it('a stop under way survives a driver restart and is never signalled twice', async () => {
+      const dir = await newDir()
+      const signalLog = path.join(dir, 'signals')
+      const spec = {
+        ...sleeper(dir, 'w', { SIGNAL_LOG: signalLog, IGNORE_SIGTERM: '1' }),
+        stopGracePeriodMs: 60_000,
+      }
+      const first = await open(dir)
+      const [w] = await first.apply('g1', [spec])
+      await waitRunning(first, 'g1')
+      await first.apply('g1', [])
+      await waitFor('SIGTERM received', async () =>
+        (await readFile(signalLog, 'utf8').catch(() => '')).includes('SIGTERM'),
+      )
+      await first.close({ stopProcesses: false })
+      expect(isAlive(w!.pid!)).toBe(true)
+
+      const second = await open(dir)
+      expect(second.observe('g1').map((s) => [s.name, s.pid, s.phase])).toEqual([
+        ['w', w!.pid, 'stopping'],
+      ])
+      // Leaving it out again, or asking for the group to stop, sends no second signal.
+      await second.apply('g1', [])
+      await second.stopGroup('g1', { maxStopGracePeriodMs: 300 })
+      expect(isAlive(w!.pid!)).toBe(false)
+      expect(await readFile(signalLog, 'utf8')).toBe('SIGTERM\n')
     })
 
     it('a component that exits is reported and restarted', async () => {
@@ -353,6 +420,7 @@ export function runDriverConformance(
       const childPid = await readPidFile(childPidFile)
       expect(isAlive(childPid)).toBe(true)
       await driver.apply('g1', [])
+      await waitFor('stopped', () => driver.observe('g1').length === 0)
       expect(await readFile(marker, 'utf8')).toBe('SIGTERM\n')
       // The grandchild never saw SIGTERM: it was SIGKILLed as a leftover of the group.
       expect(existsSync(`${marker}.child`)).toBe(false)
@@ -459,6 +527,7 @@ export function runDriverConformance(
 
       // An adopted process is stopped with its stop signal.
       await second.apply('g1', [sleeper(dir, 'a')])
+      await waitFor('b stopped', () => second.observe('g1').length === 1)
       expect(await readFile(marker, 'utf8')).toBe('SIGTERM\n')
       expect(isAlive(b!.pid!)).toBe(false)
     })

@@ -107,22 +107,44 @@ export interface DriverCloseOptions {
   stopProcesses: boolean
 }
 
+/** Options of {@link Driver.apply} and {@link Driver.stopGroup}. */
+export interface StopOptions {
+  /**
+   * Caps the grace period (ms between the stop signal and SIGKILL) of every component the call
+   * stops, including components already stopping; a component whose stop began earlier gets at
+   * most this long from now. Used for FORCED worker replacement and for deleting an environment,
+   * where a Celery worker's hours-long drain must not be waited for.
+   */
+  maxStopGracePeriodMs?: number
+}
+
 /** Runs and supervises groups of components. */
 export interface Driver {
   /**
    * Makes the running components of one group match `desired`. Idempotent: missing components
    * are started, components whose {@link ComponentSpec} changed (by {@link hashComponentSpec})
-   * are stopped then started again, components not in `desired` are stopped; the others are
-   * not touched. Calls for the same group run one after another.
+   * are stopped then started again (the call waits for that stop, so such components should
+   * have short grace periods), components not in `desired` are stopped **in the background**:
+   * the call does not wait for them; they are observed as `stopping` until their process is
+   * gone (which may take their whole grace period, e.g. a Celery worker draining its tasks), then
+   * they vanish. A stop that has begun is never undone: a desired component whose name is still
+   * stopping is started once the old process is gone (the call waits for that). A component is
+   * signalled once per stop, also across a driver restart (a second SIGTERM would turn Celery's
+   * warm shutdown into a cold one). Calls for the same group run one after another.
    *
    * @param groupId - stable id of the group, `[A-Za-z0-9][A-Za-z0-9._-]*`
    * @param desired - the complete desired set, not a delta
+   * @param options - see {@link StopOptions}
    * @returns observed states right after the call (sorted by name); components may still be
-   *   `starting`
+   *   `starting`, removed ones `stopping`
    * @throws InvalidComponentSpecError when a spec or the group id breaks a rule (nothing is changed)
    * @throws DriverClosedError after {@link Driver.close}
    */
-  apply(groupId: string, desired: readonly ComponentSpec[]): Promise<ComponentState[]>
+  apply(
+    groupId: string,
+    desired: readonly ComponentSpec[],
+    options?: StopOptions,
+  ): Promise<ComponentState[]>
 
   /**
    * Current states of a group's components, sorted by name.
@@ -132,12 +154,13 @@ export interface Driver {
   observe(groupId: string): ComponentState[]
 
   /**
-   * Stops every component of the group (stop signal, then SIGKILL after each grace period) and
-   * forgets the group. A no-op for an unknown group.
+   * Stops every component of the group (stop signal, then SIGKILL after each grace period,
+   * capped by `options.maxStopGracePeriodMs`), waits for all of them (background stops
+   * included) and forgets the group. A no-op for an unknown group.
    *
    * @throws DriverClosedError after {@link Driver.close}
    */
-  stopGroup(groupId: string): Promise<void>
+  stopGroup(groupId: string, options?: StopOptions): Promise<void>
 
   /** Ids of the groups the driver knows (including ones adopted from a previous run). */
   groups(): string[]

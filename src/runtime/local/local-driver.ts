@@ -34,6 +34,7 @@ import {
   type ComponentState,
   type Driver,
   type DriverCloseOptions,
+  type StopOptions,
 } from '../driver.js'
 import {
   isProcessAlive,
@@ -98,6 +99,12 @@ export interface PidFileRecord {
   component: string
   /** The full spec, so a driver opened later can start the component again. */
   spec: ComponentSpec
+  /**
+   * ISO 8601 instant its stop signal was sent, while a stop is under way (absent otherwise). A
+   * driver opened later keeps waiting for it instead of adopting it as running, and never
+   * signals it again (a second SIGTERM turns Celery's warm shutdown into a cold one).
+   */
+  stopRequestedAt?: string | null
 }
 
 /** One run of a component's process. */
@@ -136,6 +143,17 @@ interface Managed {
   crashLooping: boolean
   /** Set once a stop begins; a stopped component is never restarted. */
   stopping: boolean
+  /** When the stop signal was sent (recorded in the pid file). */
+  stopRequestedAt?: Date
+  /** Settles when the stop that began is over (process gone, pid file removed). */
+  stopped?: Promise<void>
+  /** Ends the grace period of the stop under way now (then SIGKILL follows). */
+  forceStop?: () => void
+  /** Timer that calls `forceStop` at `forceAtMs`. */
+  forceTimer?: NodeJS.Timeout
+  forceAtMs?: number
+  /** `/proc` watcher of an adopted process being stopped. */
+  stopWatcher?: NodeJS.Timeout
   restartTimer?: NodeJS.Timeout
   /** Bumped on every spawn and stop, so late callbacks of an older attempt are ignored. */
   attempt: number
@@ -197,10 +215,15 @@ export class LocalDriver implements Driver {
   }
 
   /** {@inheritDoc Driver.apply} */
-  async apply(groupId: string, desired: readonly ComponentSpec[]): Promise<ComponentState[]> {
+  async apply(
+    groupId: string,
+    desired: readonly ComponentSpec[],
+    options: StopOptions = {},
+  ): Promise<ComponentState[]> {
     this.assertOpen()
     validateComponentSpecs(groupId, desired)
     const specs = desired.map((spec) => structuredClone(spec))
+    const cap = options.maxStopGracePeriodMs
     return this.serialize(groupId, async () => {
       const group = this.ensureGroup(groupId)
       const desiredByName = new Map(specs.map((spec) => [spec.name, spec]))
@@ -208,14 +231,13 @@ export class LocalDriver implements Driver {
       for (const managed of [...group.values()]) {
         const next = desiredByName.get(managed.spec.name)
         if (next === undefined) {
+          // Not awaited: a draining Celery worker may take hours.
+          void this.stopComponent(managed, cap).then(() => {
+            if (group.get(managed.spec.name) === managed) group.delete(managed.spec.name)
+          })
+        } else if (managed.stopping || hashComponentSpec(next) !== managed.specHash) {
           work.push(
-            this.stopComponent(managed).then(() => {
-              if (group.get(managed.spec.name) === managed) group.delete(managed.spec.name)
-            }),
-          )
-        } else if (hashComponentSpec(next) !== managed.specHash) {
-          work.push(
-            this.stopComponent(managed).then(() => {
+            this.stopComponent(managed, cap).then(() => {
               const replacement = this.newManaged(groupId, next)
               group.set(next.name, replacement)
               this.spawnComponent(replacement)
@@ -244,10 +266,10 @@ export class LocalDriver implements Driver {
   }
 
   /** {@inheritDoc Driver.stopGroup} */
-  async stopGroup(groupId: string): Promise<void> {
+  async stopGroup(groupId: string, options: StopOptions = {}): Promise<void> {
     this.assertOpen()
     if (!groupIdPattern.test(groupId)) return
-    await this.serialize(groupId, () => this.stopGroupNow(groupId))
+    await this.serialize(groupId, () => this.stopGroupNow(groupId, options.maxStopGracePeriodMs))
   }
 
   /** {@inheritDoc Driver.groups} */
@@ -283,6 +305,9 @@ export class LocalDriver implements Driver {
       for (const managed of group.values()) {
         clearTimeout(managed.restartTimer)
         managed.restartTimer = undefined
+        // A stop under way is left to finish on its own; the next driver keeps waiting for it.
+        clearTimeout(managed.forceTimer)
+        clearInterval(managed.stopWatcher)
         managed.attempt++
         const incarnation = managed.current
         if (incarnation === undefined) continue
@@ -554,35 +579,89 @@ export class LocalDriver implements Driver {
 
   /**
    * Stops one component for good: stop signal to the main pid, SIGKILL to the process group
-   * after the grace period, leftovers SIGKILLed, pid file removed.
+   * after the grace period (capped by `maxGracePeriodMs`), leftovers SIGKILLed, pid file removed.
+   * Idempotent: a second call returns the stop under way (shortened to the cap, if given).
    */
-  private async stopComponent(managed: Managed): Promise<void> {
+  private stopComponent(managed: Managed, maxGracePeriodMs?: number): Promise<void> {
+    if (managed.stopped !== undefined) {
+      if (maxGracePeriodMs !== undefined) this.shortenStop(managed, maxGracePeriodMs)
+      return managed.stopped
+    }
     managed.stopping = true
     managed.attempt++
     clearTimeout(managed.restartTimer)
     managed.restartTimer = undefined
     const incarnation = managed.current
+    const graceMs = Math.min(managed.spec.stopGracePeriodMs, maxGracePeriodMs ?? Infinity)
     if (incarnation !== undefined && !incarnation.gone) {
-      await this.terminate(managed, incarnation)
+      managed.stopRequestedAt = new Date()
+      this.savePidFile(managed)
     }
-    rmSync(this.pidFilePath(managed), { force: true })
+    managed.stopped = this.finishStop(managed, incarnation, graceMs, true)
+    return managed.stopped
+  }
+
+  /** Ends the process of a stopping component (signalling it first if asked), then its pid file. */
+  private async finishStop(
+    managed: Managed,
+    incarnation: Incarnation | undefined,
+    graceMs: number,
+    sendSignal: boolean,
+  ): Promise<void> {
+    try {
+      if (incarnation !== undefined && !incarnation.gone) {
+        await this.terminate(managed, incarnation, graceMs, sendSignal)
+      }
+      rmSync(this.pidFilePath(managed), { force: true })
+    } catch (err) {
+      this.log.error({ groupId: managed.groupId, name: managed.spec.name, err }, 'stop failed')
+    }
     this.log.info(
       { groupId: managed.groupId, name: managed.spec.name, pid: incarnation?.pid },
       'component stopped',
     )
   }
 
-  private async terminate(managed: Managed, incarnation: Incarnation): Promise<void> {
+  /** Makes the grace period of the stop under way end at most `maxMs` from now. */
+  private shortenStop(managed: Managed, maxMs: number): void {
+    if (managed.forceStop === undefined) return
+    if ((managed.forceAtMs ?? Infinity) > Date.now() + maxMs) this.armForceTimer(managed, maxMs)
+  }
+
+  private armForceTimer(managed: Managed, delayMs: number): void {
+    clearTimeout(managed.forceTimer)
+    managed.forceAtMs = Date.now() + delayMs
+    const force = managed.forceStop
+    managed.forceTimer = setTimeout(() => force?.(), delayMs)
+  }
+
+  private async terminate(
+    managed: Managed,
+    incarnation: Incarnation,
+    graceMs: number,
+    sendSignal: boolean,
+  ): Promise<void> {
     const { pid } = incarnation
     const logFields = { groupId: managed.groupId, name: managed.spec.name, pid }
     // Adopted processes are not our children: watch /proc instead of waiting for 'exit'.
-    const watcher =
-      incarnation.child === undefined ? this.watchUntilGone(managed, incarnation) : undefined
+    if (incarnation.child === undefined) {
+      managed.stopWatcher = this.watchUntilGone(managed, incarnation)
+    }
     try {
-      this.signal(pid, managed.spec.stopSignal ?? 'SIGTERM', logFields)
-      if (!(await waitWithTimeout(incarnation.exited, managed.spec.stopGracePeriodMs))) {
+      if (sendSignal) this.signal(pid, managed.spec.stopSignal ?? 'SIGTERM', logFields)
+      const graceOver = new Promise<false>((resolve) => {
+        managed.forceStop = () => resolve(false)
+      })
+      this.armForceTimer(managed, graceMs)
+      const exitedInTime = await Promise.race([
+        incarnation.exited.then(() => true as const),
+        graceOver,
+      ])
+      clearTimeout(managed.forceTimer)
+      managed.forceStop = undefined
+      if (!exitedInTime) {
         this.log.warn(
-          { ...logFields, stopGracePeriodMs: managed.spec.stopGracePeriodMs },
+          { ...logFields, stopGracePeriodMs: graceMs },
           'component stop grace period over',
         )
         this.signal(-pid, 'SIGKILL', logFields)
@@ -592,7 +671,8 @@ export class LocalDriver implements Driver {
         }
       }
     } finally {
-      clearInterval(watcher)
+      clearInterval(managed.stopWatcher)
+      managed.stopWatcher = undefined
     }
     this.killGroupLeftovers(incarnation)
     await this.waitForEmptyGroup(pid, killWaitMs)
@@ -643,10 +723,12 @@ export class LocalDriver implements Driver {
     }
   }
 
-  private async stopGroupNow(groupId: string): Promise<void> {
+  private async stopGroupNow(groupId: string, maxGracePeriodMs?: number): Promise<void> {
     const group = this.groupsById.get(groupId)
     if (group !== undefined) {
-      await Promise.all([...group.values()].map((managed) => this.stopComponent(managed)))
+      await Promise.all(
+        [...group.values()].map((managed) => this.stopComponent(managed, maxGracePeriodMs)),
+      )
       this.groupsById.delete(groupId)
     }
     await rm(this.groupDir(groupId), { recursive: true, force: true })
@@ -678,6 +760,9 @@ export class LocalDriver implements Driver {
       startedAt: incarnation?.startedAt.toISOString() ?? null,
       component: managed.spec.component,
       spec: managed.spec,
+      ...(managed.stopRequestedAt
+        ? { stopRequestedAt: managed.stopRequestedAt.toISOString() }
+        : {}),
     }
     const file = this.pidFilePath(managed)
     const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
@@ -716,6 +801,11 @@ export class LocalDriver implements Driver {
         const managed = this.newManaged(groupId, record.spec)
         group.set(record.spec.name, managed)
         await this.adoptOne(managed, record)
+        if (managed.stopped !== undefined) {
+          void managed.stopped.then(() => {
+            if (group.get(record.spec.name) === managed) group.delete(record.spec.name)
+          })
+        }
       }
     }
     this.schedulePoll()
@@ -725,7 +815,26 @@ export class LocalDriver implements Driver {
     const { groupId } = managed
     const { name } = managed.spec
     const { pid, startTimeTicks } = record
-    if (pid !== null && startTimeTicks !== null && (await isProcessAlive(pid, startTimeTicks))) {
+    const alive =
+      pid !== null && startTimeTicks !== null && (await isProcessAlive(pid, startTimeTicks))
+    if (typeof record.stopRequestedAt === 'string') {
+      // A stop was under way: keep waiting for it (never signal again), never restart it.
+      managed.stopping = true
+      managed.stopRequestedAt = new Date(record.stopRequestedAt)
+      const incarnation =
+        alive && pid !== null && startTimeTicks !== null
+          ? this.newIncarnation(pid, startTimeTicks, new Date(record.startedAt ?? Date.now()), true)
+          : undefined
+      managed.current = incarnation
+      const remainingMs = Math.max(
+        0,
+        managed.stopRequestedAt.getTime() + managed.spec.stopGracePeriodMs - Date.now(),
+      )
+      this.log.info({ groupId, name, pid, alive, remainingMs }, 'adopted a component being stopped')
+      managed.stopped = this.finishStop(managed, incarnation, remainingMs, false)
+      return
+    }
+    if (alive && pid !== null && startTimeTicks !== null) {
       const startedAt = record.startedAt === null ? new Date() : new Date(record.startedAt)
       managed.current = this.newIncarnation(pid, startTimeTicks, startedAt, true)
       managed.message = 'adopted after a control-plane restart'
@@ -827,7 +936,10 @@ function parsePidFile(groupId: string, name: string, text: string): PidFileRecor
   const validRecord =
     (record.pid === null || (Number.isInteger(record.pid) && record.pid > 0)) &&
     (record.startTimeTicks === null || typeof record.startTimeTicks === 'string') &&
-    (record.startedAt === null || typeof record.startedAt === 'string')
+    (record.startedAt === null || typeof record.startedAt === 'string') &&
+    (record.stopRequestedAt === undefined ||
+      record.stopRequestedAt === null ||
+      !Number.isNaN(Date.parse(record.stopRequestedAt)))
   if (!validRecord) return undefined
   try {
     validateComponentSpecs(groupId, [record.spec])
