@@ -96,7 +96,14 @@ program
     const body = (await callExtension(`/airdock/v1/environments/${encodeURIComponent(name)}`)) as {
       status: string
       message?: string
-      workers: { desired: number; actual: number }
+      workers: { desired: number; actual: number; starting: number; draining: number }
+      webservers: { desired: number; actual: number }
+      scaling?: {
+        backlog: number
+        idleSince?: string
+        webserverLoad?: { cpuPercent: number; activeConnections: number }
+        sampledAt: string
+      }
       components: {
         name: string
         phase: string
@@ -111,7 +118,22 @@ program
       return
     }
     console.log(`${name}: ${body.status}${body.message ? ` (${body.message})` : ''}`)
-    console.log(`workers: ${body.workers.actual} running, ${body.workers.desired} desired`)
+    const w = body.workers
+    console.log(
+      `workers: ${w.actual} running, ${w.starting} starting, ${w.draining} draining, ${w.desired} desired`,
+    )
+    console.log(
+      `web servers: ${body.webservers.actual} running, ${body.webservers.desired} desired`,
+    )
+    if (body.scaling) {
+      const load = body.scaling.webserverLoad
+      console.log(
+        `load: ${body.scaling.backlog} queued+running tasks${body.scaling.idleSince ? ` (idle since ${body.scaling.idleSince})` : ''}` +
+          (load
+            ? `; web servers ${load.cpuPercent.toFixed(0)}% CPU, ${load.activeConnections} connections`
+            : ''),
+      )
+    }
     for (const c of body.components) {
       console.log(
         `  ${c.name.padEnd(16)} ${c.phase.padEnd(14)} pid ${String(c.pid ?? '-').padEnd(8)} restarts ${c.restarts}  ${c.healthy ? 'healthy' : 'not healthy'}`,

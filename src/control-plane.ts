@@ -8,6 +8,7 @@ import path from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import { RuntimeManager } from './airflow/runtime-manager.js'
 import { createApiApp } from './api/app.js'
+import { Autoscaler } from './autoscaler/autoscaler.js'
 import { registerExtensions } from './api/extensions.js'
 import type { Settings } from './config/settings.js'
 import { findExecutable } from './lib/find-executable.js'
@@ -33,6 +34,7 @@ export interface ControlPlane {
   endpoint: string
   service: EnvironmentService
   reconciler: EnvironmentReconciler
+  autoscaler: Autoscaler
   store: EnvironmentStore
   driver: LocalDriver
   postgres: PostgresServer
@@ -113,6 +115,18 @@ export async function startControlPlane(
     resyncIntervalMs: settings.resyncIntervalMs,
     deletedRetentionMs: settings.deletedRetentionMs,
     createTimeoutMs: settings.createTimeoutMs,
+    workerDrainTimeoutMs: settings.workerDrainTimeoutMs,
+  })
+  const autoscaler = new Autoscaler({
+    store,
+    driver,
+    postgresAdminUrl: postgres.adminUrl,
+    logger: log,
+    intervalMs: settings.autoscaleIntervalMs,
+    workerScaleInIdleMs: settings.workerScaleInIdleMs,
+    webserverScaleInCooldownMs: settings.webserverScaleInCooldownMs,
+    componentPortBase: settings.componentPortBase,
+    onChange: (name) => reconciler.enqueue(name),
   })
   const service = new EnvironmentService({
     store,
@@ -137,6 +151,7 @@ export async function startControlPlane(
     s.once('error', reject)
   })
   await reconciler.start()
+  autoscaler.start()
   const endpoint = `http://127.0.0.1:${settings.port}`
   log.info({ endpoint, dataDir: settings.dataDir }, 'airdock ready')
 
@@ -146,6 +161,7 @@ export async function startControlPlane(
     endpoint,
     service,
     reconciler,
+    autoscaler,
     store,
     driver,
     postgres,
@@ -157,6 +173,7 @@ export async function startControlPlane(
       stopped = true
       const stopComponents = options?.stopComponents ?? settings.stopOnExit
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      await autoscaler.close()
       await reconciler.close({ stopComponents })
       await store.close()
       await driver.close({ stopProcesses: stopComponents })

@@ -9,12 +9,13 @@ import {
   environmentLayout,
   planComponents,
   portsForBlock,
+  tasksPerWorker,
   type PlanInput,
 } from './components.js'
 
 const spec = sampleSpec
 
-function input(s: EnvironmentSpec, workers = s.minWorkers): PlanInput {
+function input(s: EnvironmentSpec, workerCount = s.minWorkers): PlanInput {
   return {
     environmentName: 'env',
     environmentId: 'abc123',
@@ -38,7 +39,9 @@ function input(s: EnvironmentSpec, workers = s.minWorkers): PlanInput {
       adminPassword: 'admin',
     },
     database: { host: '127.0.0.1', port: 8732, name: 'airflow_abc123', user: 'airflow_abc123' },
-    workers,
+    workers: Array.from({ length: workerCount }, (_, i) => i + 1),
+    webservers: s.minWebservers,
+    workerDrainTimeoutMs: 43_200_000,
     hostPath: '/usr/bin:/bin',
     region: 'eu-west-1',
     redisServer: '/usr/bin/redis-server',
@@ -98,7 +101,10 @@ describe('planComponents per environment class', () => {
         expect.arrayContaining(['celery', 'worker', '--concurrency', String(cls.tasksPerWorker)]),
       )
       expect(worker.env.AIRFLOW__CORE__EXECUTOR).toBe('CeleryExecutor')
-      expect(worker.stopGracePeriodMs).toBeGreaterThanOrEqual(120_000)
+      expect(worker.args).toEqual(expect.arrayContaining(['--queues', 'default']))
+      // Stopping a worker is a drain: SIGTERM to the main pid, SIGKILL only after the drain bound.
+      expect(worker.stopSignal).toBe('SIGTERM')
+      expect(worker.stopGracePeriodMs).toBe(43_200_000)
     },
   )
 
@@ -139,6 +145,37 @@ describe('planComponents per environment class', () => {
     expect(scheduler.env.AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL).toBe('60')
     expect(scheduler.env.AIRFLOW__CORE__EXECUTOR).toBe('CeleryExecutor')
     expect(scheduler.env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toMatch(/^postgresql/)
+  })
+
+  it('workers are named by the indices asked for; the web server count sets the api-servers', () => {
+    const plan = planComponents({
+      ...input(spec({ maxWebservers: 5 })),
+      workers: [2, 7],
+      webservers: 4,
+    })
+    expect(plan.filter((c) => c.component === 'worker').map((c) => c.name)).toEqual([
+      'worker-2',
+      'worker-7',
+    ])
+    expect(plan.find((c) => c.name === 'worker-7')!.args).toEqual(
+      expect.arrayContaining(['--celery-hostname', 'abc123-worker-7@%h']),
+    )
+    expect(plan.filter((c) => c.component === 'api-server').map((c) => c.args[4])).toEqual([
+      '18034',
+      '18035',
+      '18036',
+      '18037',
+    ])
+  })
+
+  it('tasks per worker come from celery.worker_autoscale when set, else from the class', () => {
+    expect(tasksPerWorker(spec({ environmentClass: 'mw1.medium' }))).toBe(10)
+    expect(
+      tasksPerWorker(spec({ airflowConfigurationOptions: { 'celery.worker_autoscale': '8,2' } })),
+    ).toBe(8)
+    expect(
+      tasksPerWorker(spec({ airflowConfigurationOptions: { 'celery.worker_autoscale': 'x' } })),
+    ).toBe(5)
   })
 
   it('changes only worker specs when MinWorkers changes, and nothing when MaxWorkers changes', () => {

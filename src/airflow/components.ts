@@ -6,8 +6,10 @@
  * Per environment class:
  * - `mw1.micro` (hybrid): api-server, one scheduler running tasks with the LocalExecutor
  *   (parallelism 3), dag-processor, triggerer.
- * - `mw1.small` and larger: a Redis broker, api-server × MinWebservers, scheduler × Schedulers,
- *   dag-processor, triggerer, Celery workers × desired workers with the class's concurrency.
+ * - `mw1.small` and larger: a Redis broker, api-server × desired web servers, scheduler ×
+ *   Schedulers, dag-processor, triggerer, and the Celery workers the reconciler asks for (by
+ *   index: `worker-<i>`, never reused while one runs, so a replacement can start next to the
+ *   worker it replaces while that one drains) with the class's concurrency.
  *
  * Every component gets the same explicit secrets (fernet key, JWT secret, API secret key), so
  * no process invents its own, and the same configuration; AirflowConfigurationOptions become
@@ -129,8 +131,18 @@ export interface PlanInput {
   secrets: EnvironmentSecrets
   /** Superuser-free connection info of the environment's own database. */
   database: { host: string; port: number; name: string; user: string }
-  /** Celery workers to run (ignored for `mw1.micro`). */
-  workers: number
+  /**
+   * Indices of the Celery workers to run, each becoming `worker-<i>` (ignored for `mw1.micro`).
+   * Chosen by the reconciler's worker plan.
+   */
+  workers: number[]
+  /** Web servers (api-servers) to run: the autoscaler's count, clamped (mw1.micro: always 1). */
+  webservers: number
+  /**
+   * How long a stopped Celery worker may take to finish its running tasks before SIGKILL, in ms
+   * (the bound of GRACEFUL replacement and of scale-in drains; MWAA: 12 h).
+   */
+  workerDrainTimeoutMs: number
   /** The host's PATH (appended after the runtime's `bin`). */
   hostPath: string
   /** Host variables every process inherits (CA bundles, proxies, TZ); lowest precedence. */
@@ -161,15 +173,30 @@ const MWAA_COMPONENT_OF: Record<string, string> = {
   worker: 'worker',
 }
 
-/** Seconds a component gets between SIGTERM and SIGKILL. */
+/** Milliseconds a component gets between SIGTERM and SIGKILL (workers: `workerDrainTimeoutMs`). */
 const STOP_GRACE_MS: Record<string, number> = {
   'api-server': 15_000,
   scheduler: 30_000,
   'dag-processor': 15_000,
   triggerer: 30_000,
-  // Celery's warm shutdown lets running tasks finish (reference §6.2); MWAA gives 120 s.
-  worker: 120_000,
   broker: 10_000,
+}
+
+/**
+ * Task slots per Celery worker: the max of `celery.worker_autoscale` (`max,min`) when the
+ * environment sets it, else the class's default (5, 10, 20, 40, 80; MWAA "Environment class").
+ * mw1.micro: 3 (its LocalExecutor parallelism).
+ */
+export function tasksPerWorker(spec: EnvironmentSpec): number {
+  const autoscale = spec.airflowConfigurationOptions['celery.worker_autoscale']
+  const max = autoscale === undefined ? NaN : Number(autoscale.split(',')[0])
+  if (Number.isInteger(max) && max > 0) return max
+  return findEnvironmentClass(spec.environmentClass)?.tasksPerWorker ?? 5
+}
+
+/** The Celery queue the workers consume: `operators.default_queue`, Airflow's default `default`. */
+export function workerQueue(spec: EnvironmentSpec): string {
+  return spec.airflowConfigurationOptions['operators.default_queue'] ?? 'default'
 }
 
 /**
@@ -260,10 +287,10 @@ export function airflowEnvironment(input: PlanInput): Record<string, string> {
   if (hybrid) {
     essential.AIRFLOW__CORE__PARALLELISM = '3'
   } else {
-    const tasksPerWorker = findEnvironmentClass(spec.environmentClass)?.tasksPerWorker ?? 5
+    const classSlots = findEnvironmentClass(spec.environmentClass)?.tasksPerWorker ?? 5
     essential.AIRFLOW__CELERY__BROKER_URL = `redis://:${encodeURIComponent(secrets.brokerPassword)}@127.0.0.1:${ports.broker}/0`
     essential.AIRFLOW__CELERY__RESULT_BACKEND = `db+${sqlAlchemyUrl(input).replace('+psycopg2', '')}`
-    essential.AIRFLOW__CELERY__WORKER_CONCURRENCY = String(tasksPerWorker)
+    essential.AIRFLOW__CELERY__WORKER_CONCURRENCY = String(classSlots)
     essential.AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER = '1'
     essential.AIRFLOW__CELERY__TASK_ACKS_LATE = 'True'
     // MWAA's SQS queue redelivers an unacknowledged task after 12 h; Redis does the same here.
@@ -323,13 +350,14 @@ export function brokerConfig(input: PlanInput): string {
 
 /**
  * The api-servers an environment runs and the loopback port of each (mw1.micro: one;
- * otherwise MinWebservers), in order: `api-server-1` gets the block's first api-server port.
+ * otherwise `input.webservers`, at most one per port of the block), in order: `api-server-1`
+ * gets the block's first api-server port.
  */
 export function apiServerPorts(
-  input: Pick<PlanInput, 'spec' | 'ports'>,
+  input: Pick<PlanInput, 'spec' | 'ports' | 'webservers'>,
 ): { name: string; index: number; port: number }[] {
   const hybrid = findEnvironmentClass(input.spec.environmentClass)?.hybrid ?? false
-  const count = hybrid ? 1 : input.spec.minWebservers
+  const count = hybrid ? 1 : Math.min(Math.max(1, input.webservers), input.ports.apiServers.length)
   return Array.from({ length: count }, (_, i) => ({
     name: `api-server-${i + 1}`,
     index: i + 1,
@@ -389,22 +417,39 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
   specs.push(airflowComponent(input, shared, 'dag-processor', 1, ['dag-processor']))
   specs.push(airflowComponent(input, shared, 'triggerer', 1, ['triggerer', '--skip-serve-logs']))
   if (!hybrid) {
-    const concurrency = shared.AIRFLOW__CELERY__WORKER_CONCURRENCY ?? '5'
-    for (let i = 1; i <= input.workers; i++) {
-      specs.push(
-        airflowComponent(input, shared, 'worker', i, [
-          'celery',
-          'worker',
-          '--concurrency',
-          concurrency,
-          '--celery-hostname',
-          `${input.environmentId}-worker-${i}@%h`,
-          '--skip-serve-logs',
-        ]),
-      )
-    }
+    for (const index of input.workers) specs.push(workerSpec(input, index, shared))
   }
   return specs
+}
+
+/**
+ * The spec of Celery worker `worker-<index>`: consumes the environment's queue with the class's
+ * concurrency under the Celery name `<environment id>-worker-<index>@<host>`. Stopping it sends
+ * SIGTERM to its main pid only — Celery's warm shutdown: it stops taking tasks, lets the running
+ * ones finish (reference `airflow3-runtime.md` §6.2), and hands unstarted prefetched messages
+ * back to the broker — and SIGKILLs only after `workerDrainTimeoutMs`.
+ * @param shared - {@link airflowEnvironment} of `input` (computed once by the caller)
+ */
+export function workerSpec(
+  input: PlanInput,
+  index: number,
+  shared: Record<string, string> = airflowEnvironment(input),
+): ComponentSpec {
+  return {
+    ...airflowComponent(input, shared, 'worker', index, [
+      'celery',
+      'worker',
+      '--concurrency',
+      shared.AIRFLOW__CELERY__WORKER_CONCURRENCY ?? '5',
+      '--queues',
+      workerQueue(input.spec),
+      '--celery-hostname',
+      `${input.environmentId}-worker-${index}@%h`,
+      '--skip-serve-logs',
+    ]),
+    stopSignal: 'SIGTERM',
+    stopGracePeriodMs: input.workerDrainTimeoutMs,
+  }
 }
 
 /**

@@ -55,6 +55,14 @@ const schema = z.object({
   AIRDOCK_DELETED_RETENTION_MS: intFrom(0, 86_400_000).default(60_000),
   /** How long an environment may take to become healthy before CREATE_FAILED, in ms. */
   AIRDOCK_CREATE_TIMEOUT_MS: intFrom(10_000, 7_200_000).default(900_000),
+  /** How often the autoscaler samples each environment's load (task backlog, web server CPU and connections), in ms. */
+  AIRDOCK_AUTOSCALE_INTERVAL_MS: intFrom(200, 60_000).default(2000),
+  /** How long queued + running tasks must stay 0 before workers scale in to MinWorkers, in ms (MWAA: 2 minutes). */
+  AIRDOCK_WORKER_SCALE_IN_IDLE_MS: intFrom(0, 86_400_000).default(120_000),
+  /** How long a stopped worker may take to finish its running tasks (scale-in, GRACEFUL replacement) before it is killed, in ms (MWAA: 12 h). */
+  AIRDOCK_WORKER_DRAIN_TIMEOUT_MS: intFrom(0, 604_800_000).default(43_200_000),
+  /** How long web server load must stay low before one web server is removed, in ms. */
+  AIRDOCK_WEBSERVER_SCALE_IN_COOLDOWN_MS: intFrom(0, 86_400_000).default(60_000),
   /** Stop every environment's processes when the control plane exits (default: keep them running and adopt them on the next start). */
   AIRDOCK_STOP_ON_EXIT: bool.default(false),
   /** Log level of the control plane (pino). */
@@ -78,6 +86,10 @@ export interface Settings {
   resyncIntervalMs: number
   deletedRetentionMs: number
   createTimeoutMs: number
+  autoscaleIntervalMs: number
+  workerScaleInIdleMs: number
+  workerDrainTimeoutMs: number
+  webserverScaleInCooldownMs: number
   stopOnExit: boolean
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   /** The host's `PATH`, handed on to Airflow processes after the runtime's own `bin`. */
@@ -138,6 +150,10 @@ export function loadSettings(
     resyncIntervalMs: s.AIRDOCK_RESYNC_INTERVAL_MS,
     deletedRetentionMs: s.AIRDOCK_DELETED_RETENTION_MS,
     createTimeoutMs: s.AIRDOCK_CREATE_TIMEOUT_MS,
+    autoscaleIntervalMs: s.AIRDOCK_AUTOSCALE_INTERVAL_MS,
+    workerScaleInIdleMs: s.AIRDOCK_WORKER_SCALE_IN_IDLE_MS,
+    workerDrainTimeoutMs: s.AIRDOCK_WORKER_DRAIN_TIMEOUT_MS,
+    webserverScaleInCooldownMs: s.AIRDOCK_WEBSERVER_SCALE_IN_COOLDOWN_MS,
     stopOnExit: s.AIRDOCK_STOP_ON_EXIT,
     logLevel: s.AIRDOCK_LOG_LEVEL,
     hostPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',

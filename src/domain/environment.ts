@@ -176,6 +176,28 @@ export interface LastUpdateRequest {
   workerReplacementStrategy?: WorkerReplacementStrategy
 }
 
+/**
+ * The autoscaler's decisions for one environment. Written only by the autoscaler (the only
+ * writer of the desired worker and web server counts); the reconciler reads them, clamped to the
+ * spec's current Min/Max so an UpdateEnvironment takes effect before the autoscaler's next look.
+ */
+export interface EnvironmentScaling {
+  /** Celery workers wanted, MinWorkers..MaxWorkers. */
+  desiredWorkers: number
+  /** Web servers (api-servers) wanted, MinWebservers..MaxWebservers. */
+  desiredWebservers: number
+  /** Queued + running task instances on the workers' queue at the last sample. */
+  backlog: number
+  /** Since when the backlog has been 0 (start of the scale-in idle period); absent while busy. */
+  idleSince?: Date
+  /** Since when web server load has been low enough to remove one; absent otherwise. */
+  lowWebserverLoadSince?: Date
+  /** The last web server load sample: mean CPU % (of one core) per web server, and open connections at the gateway. */
+  webserverLoad?: { cpuPercent: number; activeConnections: number }
+  /** When the autoscaler last sampled this environment. */
+  sampledAt: Date
+}
+
 /** One stored environment: identity, spec, observation and bookkeeping. */
 export interface EnvironmentRecord {
   name: string
@@ -195,6 +217,8 @@ export interface EnvironmentRecord {
    */
   portBlock: number
   observation: EnvironmentObservation
+  /** The autoscaler's latest decisions; absent until it first looked (Celery classes only). */
+  scaling?: EnvironmentScaling
   deletionRequestedAt?: Date
   deletedAt?: Date
 }

@@ -27,6 +27,7 @@ import {
   migrateCommand,
   planComponents,
   portsForBlock,
+  workerSpec,
   type EnvironmentLayout,
   type EnvironmentSecrets,
   type PlanInput,
@@ -45,6 +46,7 @@ import type {
 } from '../domain/environment.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import { coerceError } from '../domain/errors.js'
+import { desiredWebserverCount, desiredWorkerCount } from '../domain/scaling.js'
 import {
   GATEWAY_COMPONENT_NAME,
   gatewayComponentSpec,
@@ -52,12 +54,13 @@ import {
 } from '../gateway/gateway-component.js'
 import type { Logger } from '../observability/logger.js'
 import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server.js'
-import type { ComponentState, Driver } from '../runtime/driver.js'
+import { hashComponentSpec, type ComponentState, type Driver } from '../runtime/driver.js'
 import type { SecretBox } from '../security/secret-box.js'
 import type { EnvironmentStore } from '../store/environment-store.js'
 import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
 import { WorkQueue, type ProcessResult } from './work-queue.js'
+import { planWorkers, workerIndex } from './worker-plan.js'
 
 /** Dependencies and settings of the reconciler. */
 export interface ReconcilerOptions {
@@ -84,7 +87,19 @@ export interface ReconcilerOptions {
   updateTimeoutMs?: number
   /** Most environments reconciled at once. */
   concurrency?: number
+  /**
+   * How long a stopped Celery worker may take to finish its running tasks (scale-in drains and
+   * GRACEFUL replacement) before SIGKILL, in ms. MWAA: 12 h.
+   */
+  workerDrainTimeoutMs: number
 }
+
+/**
+ * Grace period of workers replaced FORCED, and of every process when an environment is deleted
+ * or the control plane stops them all, in ms: Celery gets a moment for its warm shutdown, then the
+ * rest is killed (the interrupted tasks are retried by Airflow's own rules).
+ */
+export const FORCED_STOP_GRACE_MS = 5_000
 
 /** Requeue period while an environment is converging, in ms. */
 const CONVERGING_REQUEUE_MS = 1_000
@@ -170,7 +185,9 @@ export class EnvironmentReconciler {
     this.syncs.clear()
     if (options.stopComponents) {
       for (const group of this.options.driver.groups()) {
-        if (group !== PLATFORM_GROUP) await this.options.driver.stopGroup(group)
+        if (group !== PLATFORM_GROUP) {
+          await this.options.driver.stopGroup(group, { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS })
+        }
       }
     }
   }
@@ -275,7 +292,9 @@ export class EnvironmentReconciler {
       ports: portsForBlock(this.options.componentPortBase, record.portBlock),
       secrets,
       database: { host: this.options.postgres.host, port: this.options.postgres.port, ...db },
-      workers: record.spec.minWorkers,
+      workers: [],
+      webservers: desiredWebserverCount(record.spec, record.scaling),
+      workerDrainTimeoutMs: this.options.workerDrainTimeoutMs,
       hostPath: this.options.hostPath,
       passThroughEnv: this.options.passThroughEnv,
       region: this.options.region,
@@ -305,17 +324,65 @@ export class EnvironmentReconciler {
       logFile: componentLogFile(layout, GATEWAY_COMPONENT_NAME),
       hostPath: this.options.hostPath,
     })
-    const states = await this.options.driver.apply(record.id, [...planComponents(input), gateway])
+    const { driver } = this.options
+    const before = driver.observe(record.id)
+    const plan = this.planWorkerSet(record, input, before)
+    input.workers = plan.indices
     const apiServers = apiServerPorts(input)
-    const runningApiServers = apiServers.filter((a) =>
+    // Api-servers about to be stopped leave the gateway's rotation first.
+    await this.writeGatewayUpstreams(layout, apiServers, before)
+    const forced =
+      plan.replaced.length > 0 && record.lastUpdateRequest.workerReplacementStrategy === 'FORCED'
+    if (plan.replaced.length > 0) {
+      this.log.info(
+        {
+          environment: record.name,
+          replaced: plan.replaced,
+          strategy: forced ? 'FORCED' : 'GRACEFUL',
+        },
+        'replacing out-of-date workers',
+      )
+    }
+    const states = await driver.apply(
+      record.id,
+      [...planComponents(input), gateway],
+      forced ? { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS } : {},
+    )
+    await this.writeGatewayUpstreams(layout, apiServers, states)
+    return this.observe(record, layout, states, apiServers)
+  }
+
+  /** The Celery workers to run now (none for mw1.micro): see `worker-plan.ts`. */
+  private planWorkerSet(
+    record: EnvironmentRecord,
+    input: PlanInput,
+    observed: ComponentState[],
+  ): { indices: number[]; replaced: number[] } {
+    if (findEnvironmentClass(record.spec.environmentClass)?.hybrid === true) {
+      return { indices: [], replaced: [] }
+    }
+    const workers = observed.flatMap((state) => {
+      const index = workerIndex(state.name)
+      if (index === undefined) return []
+      const upToDate = hashComponentSpec(workerSpec(input, index)) === state.specHash
+      return [{ index, phase: state.phase, upToDate }]
+    })
+    return planWorkers(workers, desiredWorkerCount(record.spec, record.scaling))
+  }
+
+  /** Points the gateway at the desired api-servers that are up (running or starting). */
+  private async writeGatewayUpstreams(
+    layout: EnvironmentLayout,
+    apiServers: { name: string; port: number }[],
+    states: ComponentState[],
+  ): Promise<void> {
+    const up = apiServers.filter((a) =>
       states.some((s) => s.name === a.name && (s.phase === 'running' || s.phase === 'starting')),
     )
     await writeUpstreams(
       layout.gatewayUpstreamsFile,
-      runningApiServers.map((a) => ({ host: '127.0.0.1', port: a.port })),
+      up.map((a) => ({ host: '127.0.0.1', port: a.port })),
     )
-
-    return this.observe(record, layout, states, apiServers)
   }
 
   private async ensureRuntime(record: EnvironmentRecord): Promise<Runtime> {
@@ -452,7 +519,8 @@ export class EnvironmentReconciler {
       ...(s.message ? { message: s.message } : {}),
     }))
     const crashing = states.filter((s) => s.phase === 'crash-looping')
-    const notRunning = states.filter((s) => s.phase !== 'running')
+    // Components being stopped (draining workers, removed api-servers) are on their way out.
+    const notRunning = states.filter((s) => s.phase !== 'running' && s.phase !== 'stopping')
     const healthy =
       notRunning.length === 0 &&
       airflowUnhealthy?.length === 0 &&
@@ -571,7 +639,8 @@ export class EnvironmentReconciler {
       await sync.sync.stop()
       this.syncs.delete(record.id)
     }
-    await this.options.driver.stopGroup(record.id)
+    // MWAA's delete does not wait for running tasks either.
+    await this.options.driver.stopGroup(record.id, { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS })
     await dropMetadataDatabase(this.options.postgres.adminUrl, metadataDatabaseFor(record.id))
     await rm(environmentLayout(this.options.environmentsDir, record.id).homeDir, {
       recursive: true,

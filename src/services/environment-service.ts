@@ -10,6 +10,7 @@ import { mintAirflowToken } from '../airflow/tokens.js'
 import { environmentArn } from '../api/wire.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import type { ComponentStatus, EnvironmentRecord } from '../domain/environment.js'
+import { desiredWebserverCount, desiredWorkerCount } from '../domain/scaling.js'
 import {
   InternalServerError,
   ResourceNotFoundError,
@@ -61,8 +62,25 @@ export interface EnvironmentDescription {
   name: string
   status: string
   message?: string
-  /** Celery workers: desired by the spec/autoscaler, and running now (0/0 for mw1.micro). */
-  workers: { desired: number; actual: number }
+  /**
+   * Celery workers (all 0 for mw1.micro): `desired` = the autoscaler's count within
+   * MinWorkers..MaxWorkers; `actual` = running; `starting`; `draining` = stopped, finishing
+   * their tasks (not counted as capacity).
+   */
+  workers: { desired: number; actual: number; starting: number; draining: number }
+  /** Web servers (api-servers): desired (autoscaled) and running. */
+  webservers: { desired: number; actual: number }
+  /** The autoscaler's last sample; absent until it first looked (and for mw1.micro). */
+  scaling?: {
+    /** Queued + running task instances. */
+    backlog: number
+    /** Since when the backlog has been 0 (ISO 8601); absent while busy. */
+    idleSince?: string
+    /** Mean api-server CPU (% of one core) and open gateway connections. */
+    webserverLoad?: { cpuPercent: number; activeConnections: number }
+    /** ISO 8601 instant of the sample. */
+    sampledAt: string
+  }
   components: ComponentStatus[]
   webserverUrl?: string
   /** Folder with the environment's task logs and component logs (`components/`). */
@@ -154,9 +172,8 @@ export class EnvironmentService implements EnvironmentServicePort {
       await this.options.store.updateSpec(record.name, record.generation, spec, {
         createdAt: new Date(),
         source: 'UpdateEnvironment',
-        ...(request.workerReplacementStrategy
-          ? { workerReplacementStrategy: request.workerReplacementStrategy }
-          : {}),
+        // What runs when the request names none: airdock never kills tasks unless asked to.
+        workerReplacementStrategy: request.workerReplacementStrategy ?? 'GRACEFUL',
       })
     } catch (err) {
       if (err instanceof ConcurrentUpdateError) {
@@ -257,18 +274,35 @@ export class EnvironmentService implements EnvironmentServicePort {
   async describe(name: string): Promise<EnvironmentDescription> {
     const record = await this.load(name)
     const view = this.view(record)
-    const workers = record.observation.components.filter((c) => c.component === 'worker')
+    const { components } = record.observation
+    const count = (component: string, phase: string): number =>
+      components.filter((c) => c.component === component && c.phase === phase).length
+    const { scaling } = record
     return {
       name: record.name,
       status: view.status,
       ...(record.observation.message ? { message: record.observation.message } : {}),
       workers: {
-        desired: findEnvironmentClass(record.spec.environmentClass)?.hybrid
-          ? 0
-          : record.spec.minWorkers,
-        actual: workers.filter((w) => w.phase === 'running').length,
+        desired: desiredWorkerCount(record.spec, scaling),
+        actual: count('worker', 'running'),
+        starting: count('worker', 'starting'),
+        draining: count('worker', 'stopping'),
       },
-      components: record.observation.components,
+      webservers: {
+        desired: desiredWebserverCount(record.spec, scaling),
+        actual: count('api-server', 'running'),
+      },
+      ...(scaling
+        ? {
+            scaling: {
+              backlog: scaling.backlog,
+              ...(scaling.idleSince ? { idleSince: scaling.idleSince.toISOString() } : {}),
+              ...(scaling.webserverLoad ? { webserverLoad: scaling.webserverLoad } : {}),
+              sampledAt: scaling.sampledAt.toISOString(),
+            },
+          }
+        : {}),
+      components,
       ...(view.webserverUrl ? { webserverUrl: view.webserverUrl } : {}),
       logsDir: path.join(this.options.environmentsDir, record.id, 'logs'),
     }

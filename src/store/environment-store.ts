@@ -3,8 +3,9 @@
  * `AIRDOCK_DATABASE_URL`). Schema: `migrations/*.sql`, applied by node-pg-migrate.
  *
  * Writers: the environment service writes spec, generation, tags, the last update request and
- * deletion requests; the reconciler writes `observation`, `secrets` and `deleted_at`. Each
- * method touches only its own columns, so the two never overwrite each other.
+ * deletion requests; the reconciler writes `observation`, `secrets` and `deleted_at`; the
+ * autoscaler writes `scaling`. Each method touches only its own columns, so they never
+ * overwrite each other.
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,6 +14,7 @@ import pg from 'pg'
 import type {
   EnvironmentObservation,
   EnvironmentRecord,
+  EnvironmentScaling,
   EnvironmentSpec,
   LastUpdateRequest,
 } from '../domain/environment.js'
@@ -42,6 +44,27 @@ interface Row {
   observation: EnvironmentObservation & { availableAt?: string }
   deletion_requested_at: Date | null
   deleted_at: Date | null
+  scaling: StoredScaling | null
+}
+
+/** {@link EnvironmentScaling} as JSON (instants as ISO 8601 strings). */
+type StoredScaling = Omit<
+  EnvironmentScaling,
+  'idleSince' | 'lowWebserverLoadSince' | 'sampledAt'
+> & {
+  idleSince?: string
+  lowWebserverLoadSince?: string
+  sampledAt: string
+}
+
+function scalingFromRow(stored: StoredScaling): EnvironmentScaling {
+  const { idleSince, lowWebserverLoadSince, sampledAt, ...rest } = stored
+  return {
+    ...rest,
+    ...(idleSince ? { idleSince: new Date(idleSince) } : {}),
+    ...(lowWebserverLoadSince ? { lowWebserverLoadSince: new Date(lowWebserverLoadSince) } : {}),
+    sampledAt: new Date(sampledAt),
+  }
 }
 
 function fromRow(row: Row): EnvironmentRecord {
@@ -67,6 +90,7 @@ function fromRow(row: Row): EnvironmentRecord {
       availableAt: row.observation.availableAt ? new Date(row.observation.availableAt) : undefined,
     },
   }
+  if (row.scaling) record.scaling = scalingFromRow(row.scaling)
   if (row.deletion_requested_at) record.deletionRequestedAt = row.deletion_requested_at
   if (row.deleted_at) record.deletedAt = row.deleted_at
   return record
@@ -235,6 +259,14 @@ export class EnvironmentStore {
       name,
       JSON.stringify(observation),
     ])
+  }
+
+  /** Writes the autoscaler's decisions (autoscaler only). */
+  async writeScaling(name: string, scaling: EnvironmentScaling): Promise<void> {
+    await this.pool.query(
+      'UPDATE environments SET scaling = $2 WHERE name = $1 AND deleted_at IS NULL',
+      [name, JSON.stringify(scaling)],
+    )
   }
 
   /** Marks the environment torn down (reconciler only). */

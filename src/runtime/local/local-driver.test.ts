@@ -56,6 +56,8 @@ describe('parseProcessStat', () => {
       ppid: 4,
       pgrp: 5,
       startTimeTicks: '123456',
+      // utime (field 14) + stime (field 15)
+      cpuTicks: 14 + 15,
     })
   })
 

@@ -23,7 +23,12 @@ export interface ProcessStat {
    * wrote so it can be compared exactly and stored in JSON.
    */
   startTimeTicks: string
+  /** CPU time used so far, user + system (fields 14 and 15), in clock ticks (`CLOCK_TICKS_PER_SECOND`). */
+  cpuTicks: number
 }
+
+/** Linux's `USER_HZ`: the unit of the tick counts in `/proc/<pid>/stat` (100 on every Linux ABI Node runs on). */
+export const CLOCK_TICKS_PER_SECOND = 100
 
 /**
  * Parses the text of `/proc/<pid>/stat`.
@@ -43,11 +48,12 @@ export function parseProcessStat(text: string): ProcessStat | undefined {
   const ppid = Number(fields[1])
   const pgrp = Number(fields[2])
   const startTimeTicks = fields[22 - 3]
+  const cpuTicks = Number(fields[14 - 3]) + Number(fields[15 - 3])
   if (state === undefined || startTimeTicks === undefined || !/^\d+$/.test(startTimeTicks)) {
     return undefined
   }
   if (!Number.isInteger(ppid) || !Number.isInteger(pgrp)) return undefined
-  return { state, ppid, pgrp, startTimeTicks }
+  return { state, ppid, pgrp, startTimeTicks, cpuTicks: Number.isFinite(cpuTicks) ? cpuTicks : 0 }
 }
 
 /**
@@ -115,13 +121,25 @@ export function isProcessAliveSync(pid: number, startTimeTicks: string): boolean
  * @returns pids in ascending order; empty when the group has no live member
  */
 export async function listProcessGroupMembers(pgid: number): Promise<number[]> {
+  return (await readProcessGroup(pgid)).map(({ pid }) => pid)
+}
+
+/**
+ * The live (non-zombie) members of process group `pgid` with their stat fields, by scanning
+ * `/proc`, in ascending pid order.
+ */
+export async function readProcessGroup(
+  pgid: number,
+): Promise<{ pid: number; stat: ProcessStat }[]> {
   const entries = await readdir('/proc')
   const pids = entries.filter((entry) => /^\d+$/.test(entry)).map(Number)
   const stats = await Promise.all(
     pids.map(async (pid) => ({ pid, stat: await readProcessStat(pid) })),
   )
   return stats
-    .filter(({ stat }) => stat !== undefined && stat.pgrp === pgid && !isEndedState(stat.state))
-    .map(({ pid }) => pid)
-    .sort((a, b) => a - b)
+    .filter(
+      (entry): entry is { pid: number; stat: ProcessStat } =>
+        entry.stat !== undefined && entry.stat.pgrp === pgid && !isEndedState(entry.stat.state),
+    )
+    .sort((a, b) => a.pid - b.pid)
 }
