@@ -23,6 +23,13 @@ import type { EnvironmentStore } from '../store/environment-store.js'
 import { CpuSampler, countEstablishedConnections, queryTaskBacklog } from './load-metrics.js'
 import { decideWebservers, decideWorkers } from './scaling-policy.js'
 
+/**
+ * An api-server's CPU counts only once it has run this long, in ms: an Airflow api-server spends
+ * its first seconds importing and starting (a rolling restart would otherwise read as load and
+ * scale the web servers out).
+ */
+export const WEBSERVER_WARMUP_MS = 45_000
+
 /** Dependencies and settings of the {@link Autoscaler}. */
 export interface AutoscalerOptions {
   store: EnvironmentStore
@@ -212,8 +219,8 @@ export class Autoscaler {
   }
 
   /**
-   * Mean CPU of the running api-servers and open connections at the gateway; undefined until a
-   * CPU baseline exists (first sample) or when no api-server runs.
+   * Mean CPU of the running api-servers past their warm-up (0 when none is) and open
+   * connections at the gateway; undefined when no api-server runs.
    */
   private async webserverLoad(
     record: EnvironmentRecord,
@@ -222,16 +229,18 @@ export class Autoscaler {
       .observe(record.id)
       .filter((s) => s.component === 'api-server' && s.phase === 'running' && s.pid !== undefined)
     const samples: number[] = []
+    const warmBefore = Date.now() - WEBSERVER_WARMUP_MS
     for (const state of apiServers) {
       this.sampledPids.add(state.pid!)
       const percent = await this.cpu.sample(state.pid!)
-      if (percent !== undefined) samples.push(percent)
+      const warm = (state.startedAt?.getTime() ?? 0) <= warmBefore
+      if (percent !== undefined && warm) samples.push(percent)
     }
-    if (apiServers.length === 0 || samples.length === 0) return undefined
+    if (apiServers.length === 0) return undefined
     const gatewayPort = portsForBlock(this.options.componentPortBase, record.portBlock).gateway
     return {
       running: apiServers.length,
-      cpuPercent: samples.reduce((a, b) => a + b, 0) / samples.length,
+      cpuPercent: samples.length === 0 ? 0 : samples.reduce((a, b) => a + b, 0) / samples.length,
       activeConnections: await countEstablishedConnections(gatewayPort),
     }
   }
