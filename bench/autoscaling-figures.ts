@@ -211,23 +211,20 @@ async function main(): Promise<void> {
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
       const runId = `cycle-${cycle}`
       let max = 0
+      let finished = false
       await trigger('burst', runId, { tasks: 15, seconds: 8 })
       const watching = (async () => {
-        for (;;) {
-          const s = await status()
-          max = Math.max(max, s.workers.actual)
-          if (
-            (await db.query(`SELECT state FROM dag_run WHERE run_id = $1`, [runId])).rows[0]
-              ?.state !== 'running' &&
-            max > 0
-          ) {
-            return
-          }
+        while (!finished) {
+          max = Math.max(max, (await status()).workers.actual)
           await new Promise((resolve) => setTimeout(resolve, 500))
         }
       })()
-      await finish('burst', runId)
-      await watching
+      try {
+        await finish('burst', runId)
+      } finally {
+        finished = true
+        await watching
+      }
       await backToOneWorker()
       const bad = await badTasks('burst', runId)
       lost += bad

@@ -17,6 +17,7 @@ import { DEFAULT_AIRFLOW_VERSION, SUPPORTED_AIRFLOW_VERSIONS } from './domain/ai
 import { findExecutable } from './lib/find-executable.js'
 import { createLogger } from './observability/logger.js'
 import { PLATFORM_GROUP } from './platform/postgres-server.js'
+import { FORCED_STOP_GRACE_MS } from './reconciler/environment-reconciler.js'
 import { LocalDriver } from './runtime/local/local-driver.js'
 
 const program = new Command('airdock').description(
@@ -172,7 +173,10 @@ program
       restartExited: false,
     })
     const groups = driver.groups()
-    for (const group of groups.filter((g) => g !== PLATFORM_GROUP)) await driver.stopGroup(group)
+    // Like DeleteEnvironment: draining workers get a few seconds, not their hours-long drain.
+    for (const group of groups.filter((g) => g !== PLATFORM_GROUP)) {
+      await driver.stopGroup(group, { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS })
+    }
     if (groups.includes(PLATFORM_GROUP)) await driver.stopGroup(PLATFORM_GROUP)
     await driver.close({ stopProcesses: false })
     console.log(`stopped ${groups.length} group(s)`)

@@ -200,7 +200,7 @@ export class Autoscaler {
         : {}),
       sampledAt: new Date(nowMs),
     }
-    await this.options.store.writeScaling(record.name, next)
+    await this.options.store.writeScaling(record.id, next)
     const changed =
       next.desiredWorkers !== currentWorkers || next.desiredWebservers !== currentWebservers
     if (changed) {

@@ -16,6 +16,8 @@
  * a threshold does not flap).
  */
 
+import { clamp } from '../domain/scaling.js'
+
 /** MWAA's web server scale-out threshold: mean CPU utilisation, in percent of one core. */
 export const WEBSERVER_CPU_SCALE_OUT_PERCENT = 70
 /** MWAA's web server scale-out threshold: active connections per web server. */
@@ -44,10 +46,6 @@ export interface WorkerScalingDecision {
   desiredWorkers: number
   /** Carry into the next call's `idleSinceMs`. */
   idleSinceMs?: number
-}
-
-function clamp(value: number, min: number, max: number): number {
-  return Math.max(min, Math.min(max, value))
 }
 
 /**

@@ -6,7 +6,8 @@
 import { findEnvironmentClass } from './environment-classes.js'
 import type { EnvironmentScaling, EnvironmentSpec } from './environment.js'
 
-function clamp(value: number, min: number, max: number): number {
+/** `value` limited to `min..max` (min wins when they cross). */
+export function clamp(value: number, min: number, max: number): number {
   return Math.max(min, Math.min(max, value))
 }
 

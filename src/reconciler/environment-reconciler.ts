@@ -331,8 +331,11 @@ export class EnvironmentReconciler {
     const apiServers = apiServerPorts(input)
     // Api-servers about to be stopped leave the gateway's rotation first.
     await this.writeGatewayUpstreams(layout, apiServers, before)
+    // FORCED belongs to the update that asked for it: only while that update is converging.
     const forced =
-      plan.replaced.length > 0 && record.lastUpdateRequest.workerReplacementStrategy === 'FORCED'
+      plan.replaced.length > 0 &&
+      record.lastUpdateRequest.workerReplacementStrategy === 'FORCED' &&
+      record.observation.observedGeneration < record.generation
     if (plan.replaced.length > 0) {
       this.log.info(
         {

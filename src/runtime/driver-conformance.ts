@@ -312,6 +312,21 @@ export function runDriverConformance(
       expect(driver.observe('g1')).toEqual([])
     })
 
+    it('a capped stop stays capped across a driver restart', async () => {
+      const dir = await newDir()
+      const busy = { ...sleeper(dir, 'w', { IGNORE_SIGTERM: '1' }), stopGracePeriodMs: 600_000 }
+      const first = await open(dir)
+      await first.apply('g1', [busy])
+      const [w] = await waitRunning(first, 'g1')
+      await first.apply('g1', [], { maxStopGracePeriodMs: 1500 })
+      await first.close({ stopProcesses: false })
+      const second = await open(dir)
+      expect(stateOf(second, 'g1', 'w').phase).toBe('stopping')
+      // Killed at the capped deadline, not after the spec's 10 minutes.
+      await waitFor('killed at the capped deadline', () => !isAlive(w!.pid!))
+      await waitFor('forgotten', () => second.observe('g1').length === 0)
+    })
+
     it('a desired component whose name is still stopping starts once the old process is gone', async () => {
       const dir = await newDir()
       const driver = await open(dir)

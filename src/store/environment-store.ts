@@ -261,11 +261,14 @@ export class EnvironmentStore {
     ])
   }
 
-  /** Writes the autoscaler's decisions (autoscaler only). */
-  async writeScaling(name: string, scaling: EnvironmentScaling): Promise<void> {
+  /**
+   * Writes the autoscaler's decisions (autoscaler only). By id, so a sample taken before an
+   * environment was deleted never lands on a new environment of the same name.
+   */
+  async writeScaling(id: string, scaling: EnvironmentScaling): Promise<void> {
     await this.pool.query(
-      'UPDATE environments SET scaling = $2 WHERE name = $1 AND deleted_at IS NULL',
-      [name, JSON.stringify(scaling)],
+      'UPDATE environments SET scaling = $2 WHERE id = $1 AND deleted_at IS NULL',
+      [id, JSON.stringify(scaling)],
     )
   }
 

@@ -6,7 +6,8 @@
  *   task instance succeeding and the added workers having run tasks;
  * - a scale-in that starts while long tasks run on the workers being removed (MaxWorkers lowered
  *   by UpdateEnvironment) drains them: every task finishes, nothing else restarts;
- * - GRACEFUL worker replacement on a configuration update lets a running task finish;
+ * - GRACEFUL worker replacement on a configuration update lets a running task finish; FORCED
+ *   stops the old worker at once and Airflow retries the interrupted task;
  * - SIGKILL on a scheduler and on a web server while DAG runs are in flight: every run succeeds
  *   and the gateway answers every request;
  * - more than 15 connections per web server scale the web servers out, and back in once they close.
@@ -145,10 +146,9 @@ beforeAll(async () => {
   const dags = path.join(t.settings.dataDir, 'buckets', 'scaling-bucket', 'dags')
   await mkdir(dags, { recursive: true })
   await copyFile(path.join(repoRoot, 'test/fixtures/dags/burst.py'), path.join(dags, 'burst.py'))
-  await copyFile(
-    path.join(repoRoot, 'test/fixtures/dags/slow_pipeline.py'),
-    path.join(dags, 'slow_pipeline.py'),
-  )
+  for (const file of ['slow_pipeline.py', 'interruptible.py']) {
+    await copyFile(path.join(repoRoot, 'test/fixtures/dags', file), path.join(dags, file))
+  }
   const created = await api('PUT', `/environments/${NAME}`, {
     ExecutionRoleArn: 'arn:aws:iam::000000000000:role/airflow-execution',
     SourceBucketArn: 'arn:aws:s3:::scaling-bucket',
@@ -162,7 +162,7 @@ beforeAll(async () => {
   expect(created.status).toBe(200)
   const env = await waitForStatus('AVAILABLE')
   id = env.WebserverUrl.split('.')[0]
-  for (const dagId of ['burst', 'slow_pipeline']) {
+  for (const dagId of ['burst', 'slow_pipeline', 'interruptible']) {
     await waitFor(
       `${dagId} listed`,
       async () => (await airflow('GET', `/dags/${dagId}`).catch(() => undefined)) !== undefined,
@@ -312,6 +312,42 @@ describe('worker autoscaling and high availability (mw1.small, real Celery worke
       () => !workerStates().some((w) => w.name === old!.name),
       60_000,
     )
+  })
+
+  it('FORCED replacement stops the old worker at once; Airflow retries the interrupted task', async () => {
+    await trigger('interruptible', 'forced-1', {})
+    const [old] = await waitFor(
+      'the long task running',
+      async () => {
+        const tis = await taskInstances('interruptible', 'forced-1')
+        return tis.some((ti) => ti.state === 'running') && workerStates()
+      },
+      120_000,
+      500,
+    )
+    const r = await api('PATCH', `/environments/${NAME}`, {
+      // A shorter heartbeat timeout, so the interrupted task is noticed in seconds, not 5 minutes.
+      AirflowConfigurationOptions: {
+        'core.default_task_retries': '0',
+        'scheduler.task_instance_heartbeat_timeout': '15',
+      },
+      WorkerReplacementStrategy: 'FORCED',
+    })
+    expect(r.status).toBe(200)
+    await waitFor(
+      'old worker gone while its task was running',
+      () => !workerStates().some((w) => w.name === old!.name),
+      30_000,
+      250,
+    )
+    const [interrupted] = await taskInstances('interruptible', 'forced-1')
+    expect(interrupted.state).not.toBe('success')
+    await waitForRun('interruptible', 'forced-1', 240_000)
+    const [done] = await taskInstances('interruptible', 'forced-1')
+    expect(done.state).toBe('success')
+    expect(done.try_number).toBeGreaterThan(1)
+    const env = await waitForStatus('AVAILABLE', 120_000)
+    expect(env.LastUpdate.WorkerReplacementStrategy).toBe('FORCED')
   })
 
   it('SIGKILL on a scheduler and on a web server while DAG runs are in flight: every run succeeds', async () => {

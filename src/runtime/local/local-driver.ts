@@ -8,7 +8,9 @@
  *   mode 0600 because the spec's env may hold secrets) records the pid, its start time from
  *   `/proc` and the full spec. {@link LocalDriver.open} reads these files and adopts the
  *   processes that are still the same `(pid, start time)`; the others are started again from
- *   the recorded spec. A pid reused by another program is never signalled.
+ *   the recorded spec. A record of a stop under way (`stopRequestedAt`, `stopDeadlineAt`) is
+ *   honoured instead: the driver keeps waiting until that deadline, never signals again and
+ *   never restarts it. A pid reused by another program is never signalled.
  * - Unexpected exits (the child's `exit` event, or polling `/proc` for adopted processes, which
  *   are not our children) are reported as `component:exited` and followed by a restart with
  *   capped exponential backoff; too many exits in a window mark the component `crash-looping`.
@@ -105,6 +107,11 @@ export interface PidFileRecord {
    * signals it again (a second SIGTERM turns Celery's warm shutdown into a cold one).
    */
   stopRequestedAt?: string | null
+  /**
+   * ISO 8601 instant after which the stop under way ends with SIGKILL (its grace period, or less
+   * when a caller capped it), so a capped stop stays capped across a driver restart.
+   */
+  stopDeadlineAt?: string | null
 }
 
 /** One run of a component's process. */
@@ -203,8 +210,10 @@ export class LocalDriver implements Driver {
 
   /**
    * Creates `runDir` if needed and opens a driver on it: every pid file found is a known
-   * component; a process still alive with the recorded start time is adopted (never killed),
-   * any other is started again from the recorded spec. Corrupt pid files are logged and removed.
+   * component; a process still alive with the recorded start time is adopted (not signalled),
+   * any other is started again from the recorded spec — except a component whose stop was under
+   * way: it is waited for until its recorded deadline (then SIGKILLed), never restarted. Corrupt
+   * pid files are logged and removed.
    *
    * @throws the file-system error when `runDir` cannot be created or read
    */
@@ -595,7 +604,15 @@ export class LocalDriver implements Driver {
     const graceMs = Math.min(managed.spec.stopGracePeriodMs, maxGracePeriodMs ?? Infinity)
     if (incarnation !== undefined && !incarnation.gone) {
       managed.stopRequestedAt = new Date()
-      this.savePidFile(managed)
+      managed.forceAtMs = Date.now() + graceMs
+      try {
+        this.writePidFile(managed)
+      } catch (err) {
+        this.log.error(
+          { groupId: managed.groupId, name: managed.spec.name, err },
+          'could not record the stop; a driver opened after a restart may signal it again',
+        )
+      }
     }
     managed.stopped = this.finishStop(managed, incarnation, graceMs, true)
     return managed.stopped
@@ -612,7 +629,8 @@ export class LocalDriver implements Driver {
       if (incarnation !== undefined && !incarnation.gone) {
         await this.terminate(managed, incarnation, graceMs, sendSignal)
       }
-      rmSync(this.pidFilePath(managed), { force: true })
+      // A closed driver leaves the record to the next one (which may already have rewritten it).
+      if (!this.detached) rmSync(this.pidFilePath(managed), { force: true })
     } catch (err) {
       this.log.error({ groupId: managed.groupId, name: managed.spec.name, err }, 'stop failed')
     }
@@ -633,6 +651,8 @@ export class LocalDriver implements Driver {
     managed.forceAtMs = Date.now() + delayMs
     const force = managed.forceStop
     managed.forceTimer = setTimeout(() => force?.(), delayMs)
+    // Recorded, so a driver opened after a restart keeps the same deadline.
+    if (managed.stopRequestedAt !== undefined && !this.detached) this.savePidFile(managed)
   }
 
   private async terminate(
@@ -645,7 +665,8 @@ export class LocalDriver implements Driver {
     const logFields = { groupId: managed.groupId, name: managed.spec.name, pid }
     // Adopted processes are not our children: watch /proc instead of waiting for 'exit'.
     if (incarnation.child === undefined) {
-      managed.stopWatcher = this.watchUntilGone(managed, incarnation)
+      // A drain may last hours: poll at the driver's usual pace, faster once SIGKILL is sent.
+      managed.stopWatcher = this.watchUntilGone(managed, incarnation, this.pollIntervalMs)
     }
     try {
       if (sendSignal) this.signal(pid, managed.spec.stopSignal ?? 'SIGTERM', logFields)
@@ -664,6 +685,10 @@ export class LocalDriver implements Driver {
           { ...logFields, stopGracePeriodMs: graceMs },
           'component stop grace period over',
         )
+        if (incarnation.child === undefined) {
+          clearInterval(managed.stopWatcher)
+          managed.stopWatcher = this.watchUntilGone(managed, incarnation, stopPollIntervalMs)
+        }
         this.signal(-pid, 'SIGKILL', logFields)
         this.signal(pid, 'SIGKILL', logFields)
         if (!(await waitWithTimeout(incarnation.exited, killWaitMs))) {
@@ -679,14 +704,18 @@ export class LocalDriver implements Driver {
   }
 
   /** Polls `/proc` quickly until an adopted process is gone, then reports it. */
-  private watchUntilGone(managed: Managed, incarnation: Incarnation): NodeJS.Timeout {
+  private watchUntilGone(
+    managed: Managed,
+    incarnation: Incarnation,
+    intervalMs: number,
+  ): NodeJS.Timeout {
     return setInterval(() => {
       if (incarnation.gone) return
       const ticks = incarnation.startTimeTicks
       if (ticks === undefined || !isProcessAliveSync(incarnation.pid, ticks)) {
         this.handleGone(managed, incarnation, null, null)
       }
-    }, stopPollIntervalMs)
+    }, intervalMs)
   }
 
   /**
@@ -763,6 +792,9 @@ export class LocalDriver implements Driver {
       ...(managed.stopRequestedAt
         ? { stopRequestedAt: managed.stopRequestedAt.toISOString() }
         : {}),
+      ...(managed.stopRequestedAt && managed.forceAtMs !== undefined
+        ? { stopDeadlineAt: new Date(managed.forceAtMs).toISOString() }
+        : {}),
     }
     const file = this.pidFilePath(managed)
     const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
@@ -826,10 +858,15 @@ export class LocalDriver implements Driver {
           ? this.newIncarnation(pid, startTimeTicks, new Date(record.startedAt ?? Date.now()), true)
           : undefined
       managed.current = incarnation
-      const remainingMs = Math.max(
-        0,
-        managed.stopRequestedAt.getTime() + managed.spec.stopGracePeriodMs - Date.now(),
+      if (incarnation === undefined && pid !== null && startTimeTicks !== null) {
+        // Ended while nobody watched: clean up what is left of its group.
+        this.killGroupLeftovers(this.newIncarnation(pid, startTimeTicks, new Date(), true))
+      }
+      const deadlineMs = Math.min(
+        managed.stopRequestedAt.getTime() + managed.spec.stopGracePeriodMs,
+        record.stopDeadlineAt ? Date.parse(record.stopDeadlineAt) : Infinity,
       )
+      const remainingMs = Math.max(0, deadlineMs - Date.now())
       this.log.info({ groupId, name, pid, alive, remainingMs }, 'adopted a component being stopped')
       managed.stopped = this.finishStop(managed, incarnation, remainingMs, false)
       return
@@ -939,7 +976,10 @@ function parsePidFile(groupId: string, name: string, text: string): PidFileRecor
     (record.startedAt === null || typeof record.startedAt === 'string') &&
     (record.stopRequestedAt === undefined ||
       record.stopRequestedAt === null ||
-      !Number.isNaN(Date.parse(record.stopRequestedAt)))
+      !Number.isNaN(Date.parse(record.stopRequestedAt))) &&
+    (record.stopDeadlineAt === undefined ||
+      record.stopDeadlineAt === null ||
+      !Number.isNaN(Date.parse(record.stopDeadlineAt)))
   if (!validRecord) return undefined
   try {
     validateComponentSpecs(groupId, [record.spec])
