@@ -56,7 +56,7 @@ const schema = z.object({
   /** How long an environment may take to become healthy before CREATE_FAILED, in ms. */
   AIRDOCK_CREATE_TIMEOUT_MS: intFrom(10_000, 7_200_000).default(900_000),
   /** How often the autoscaler samples each environment's load (task backlog, web server CPU and connections), in ms. */
-  AIRDOCK_AUTOSCALE_INTERVAL_MS: intFrom(200, 60_000).default(2000),
+  AIRDOCK_AUTOSCALE_INTERVAL_MS: intFrom(200, 60_000).default(1000),
   /** How long queued + running tasks must stay 0 before workers scale in to MinWorkers, in ms (MWAA: 2 minutes). */
   AIRDOCK_WORKER_SCALE_IN_IDLE_MS: intFrom(0, 86_400_000).default(120_000),
   /** How long a stopped worker may take to finish its running tasks (scale-in, GRACEFUL replacement) before it is killed, in ms (MWAA: 12 h). */

@@ -68,21 +68,32 @@ async function waitForStatus(wanted: string, timeoutMs = 300_000): Promise<any> 
   )
 }
 
+/**
+ * Calls the Airflow REST API through InvokeRestApi. An update that changes every component's
+ * configuration restarts the api-servers together (rolling restarts are not there yet), so a
+ * 503 from the gateway is retried for up to a minute.
+ */
 async function airflow(
   method: string,
   apiPath: string,
   body?: unknown,
   query?: Record<string, unknown>,
 ): Promise<any> {
-  const r = await api('POST', `/restapi/${NAME}`, {
-    Name: NAME,
-    Method: method,
-    Path: apiPath,
-    ...(body ? { Body: body } : {}),
-    ...(query ? { QueryParameters: query } : {}),
-  })
-  if (r.status !== 200) throw new Error(`${method} ${apiPath}: ${JSON.stringify(r.json)}`)
-  return r.json.RestApiResponse
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const r = await api('POST', `/restapi/${NAME}`, {
+      Name: NAME,
+      Method: method,
+      Path: apiPath,
+      ...(body ? { Body: body } : {}),
+      ...(query ? { QueryParameters: query } : {}),
+    })
+    if (r.status === 200) return r.json.RestApiResponse
+    if (r.json?.RestApiStatusCode !== 503 || Date.now() > deadline) {
+      throw new Error(`${method} ${apiPath}: ${JSON.stringify(r.json)}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+  }
 }
 
 async function trigger(dagId: string, runId: string, conf: Record<string, unknown>): Promise<void> {
@@ -383,7 +394,15 @@ describe('worker autoscaling and high availability (mw1.small, real Celery worke
   })
 
   it('more than 15 connections per web server scale the web servers out, and in once they close', async () => {
-    expect((await status()).webservers).toEqual({ desired: 2, actual: 2 })
+    await waitFor(
+      'two web servers, as configured',
+      async () => {
+        const { webservers } = await status()
+        return webservers.desired === 2 && webservers.actual === 2
+      },
+      120_000,
+      500,
+    )
     const gatewayPort = Number((await environment()).WebserverUrl.split(':')[1])
     const sockets: Socket[] = []
     try {
