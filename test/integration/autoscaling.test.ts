@@ -10,6 +10,7 @@
  *   stops the old worker at once and Airflow retries the interrupted task;
  * - SIGKILL on a scheduler and on a web server while DAG runs are in flight: every run succeeds
  *   and the gateway answers every request;
+ * - Schedulers 2 → 3 → 2 starts and stops one scheduler, the others keep running;
  * - more than 15 connections per web server scale the web servers out, and back in once they close.
  *
  * The idle period and the web server cool-down are shortened by settings; the policies are the
@@ -391,6 +392,28 @@ describe('worker autoscaling and high availability (mw1.small, real Celery worke
       90_000,
     )
     await waitForStatus('AVAILABLE', 120_000)
+  })
+
+  it('Schedulers 2 → 3 → 2 adds and removes one scheduler without stopping the others', async () => {
+    const pidsOf = () =>
+      new Map(
+        t.cp.driver
+          .observe(id)
+          // Workers come and go with the autoscaler; everything else must stay.
+          .filter((c) => c.phase !== 'stopping' && c.component !== 'worker')
+          .map((c) => [c.name, c.pid]),
+      )
+    const before = pidsOf()
+    expect((await api('PATCH', `/environments/${NAME}`, { Schedulers: 3 })).status).toBe(200)
+    await waitForStatus('AVAILABLE', 120_000)
+    const three = pidsOf()
+    expect(three.has('scheduler-3')).toBe(true)
+    for (const [name, pid] of before) expect(three.get(name), name).toBe(pid)
+    expect((await api('PATCH', `/environments/${NAME}`, { Schedulers: 2 })).status).toBe(200)
+    await waitForStatus('AVAILABLE', 120_000)
+    await waitFor('scheduler-3 stopped', () => !pidsOf().has('scheduler-3'), 60_000, 250)
+    for (const [name, pid] of before) expect(pidsOf().get(name), name).toBe(pid)
+    expect((await environment()).Schedulers).toBe(2)
   })
 
   it('more than 15 connections per web server scale the web servers out, and in once they close', async () => {
