@@ -61,6 +61,7 @@ import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
 import { WorkQueue, type ProcessResult } from './work-queue.js'
 import { planWorkers, workerIndex } from './worker-plan.js'
+import { planRollout, ROLLING_KINDS } from './rollout.js'
 
 /** Dependencies and settings of the reconciler. */
 export interface ReconcilerOptions {
@@ -100,6 +101,9 @@ export interface ReconcilerOptions {
  * rest is killed (the interrupted tasks are retried by Airflow's own rules).
  */
 export const FORCED_STOP_GRACE_MS = 5_000
+
+/** A restarted scheduler counts as ready for the rolling restart after this long, in ms. */
+const SCHEDULER_WARMUP_MS = 15_000
 
 /** Requeue period while an environment is converging, in ms. */
 const CONVERGING_REQUEUE_MS = 1_000
@@ -346,13 +350,48 @@ export class EnvironmentReconciler {
         'replacing out-of-date workers',
       )
     }
+    const rollout = planRollout(
+      [...planComponents(input), gateway],
+      await this.rollingReadiness(before, apiServers),
+      (name) => driver.specOf(record.id, name),
+    )
+    if (rollout.held.length > 0) {
+      this.log.info({ environment: record.name, waiting: rollout.held }, 'rolling restart')
+    }
     const states = await driver.apply(
       record.id,
-      [...planComponents(input), gateway],
+      rollout.specs,
       forced ? { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS } : {},
     )
     await this.writeGatewayUpstreams(layout, apiServers, states)
-    return this.observe(record, layout, states, apiServers)
+    return this.observe(record, layout, states, apiServers, rollout.held)
+  }
+
+  /**
+   * What runs now, with readiness for the rolling restart: an api-server answers its health
+   * check; a scheduler has run past its warm-up; anything else is running.
+   */
+  private async rollingReadiness(
+    states: ComponentState[],
+    apiServers: { name: string; port: number }[],
+  ): Promise<{ name: string; specHash: string; ready: boolean; stopping: boolean }[]> {
+    const now = Date.now()
+    return Promise.all(
+      states.map(async (s) => {
+        let ready = s.phase === 'running'
+        if (ready && ROLLING_KINDS.includes(s.component)) {
+          if (s.component === 'scheduler') {
+            ready = now - (s.startedAt?.getTime() ?? now) >= SCHEDULER_WARMUP_MS
+          } else {
+            const port = apiServers.find((a) => a.name === s.name)?.port
+            ready =
+              port !== undefined &&
+              (await fetchAirflowHealth(`http://127.0.0.1:${port}`, 1_000)).reachable
+          }
+        }
+        return { name: s.name, specHash: s.specHash, ready, stopping: s.phase === 'stopping' }
+      }),
+    )
   }
 
   /** The Celery workers to run now (none for mw1.micro): see `worker-plan.ts`. */
@@ -499,6 +538,7 @@ export class EnvironmentReconciler {
     layout: EnvironmentLayout,
     states: ComponentState[],
     apiServers: { name: string; port: number }[],
+    rollingHeld: string[] = [],
   ): Promise<ProcessResult> {
     const healthByApiServer = new Map<string, boolean>()
     // Until one api-server answers, Airflow's view of the other components is unknown.
@@ -581,7 +621,7 @@ export class EnvironmentReconciler {
     } else if (record.observation.phase === 'provisioned') {
       const updating = record.observation.observedGeneration < record.generation
       if (updating && record.observation.failedGeneration !== record.generation) {
-        if (healthy) {
+        if (healthy && rollingHeld.length === 0) {
           obs.observedGeneration = record.generation
           obs.progressing = false
           obs.availableAt = now
@@ -600,8 +640,14 @@ export class EnvironmentReconciler {
       }
     }
     await this.options.store.writeObservation(record.name, obs)
+    if (rollingHeld.length > 0 && healthy) {
+      obs.message = `Rolling restart: ${rollingHeld.join(', ')} wait for their turn`
+    }
     const converging =
-      obs.phase === 'creating' || obs.observedGeneration < record.generation || !healthy
+      obs.phase === 'creating' ||
+      obs.observedGeneration < record.generation ||
+      !healthy ||
+      rollingHeld.length > 0
     return { requeueAfterMs: converging ? CONVERGING_REQUEUE_MS : this.options.resyncIntervalMs }
   }
 

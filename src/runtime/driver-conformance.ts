@@ -252,6 +252,19 @@ export function runDriverConformance(
       expect(isAlive(before!.pid!)).toBe(false)
     })
 
+    it('specOf returns a copy of the spec a component runs', async () => {
+      const dir = await newDir()
+      const driver = await open(dir)
+      const a = sleeper(dir, 'a', { X: '1' })
+      await driver.apply('g1', [a])
+      const copy = driver.specOf('g1', 'a')!
+      expect(hashComponentSpec(copy)).toBe(hashComponentSpec(a))
+      copy.env.X = 'changed'
+      expect(driver.specOf('g1', 'a')!.env.X).toBe('1')
+      expect(driver.specOf('g1', 'nope')).toBeUndefined()
+      expect(driver.specOf('nope', 'a')).toBeUndefined()
+    })
+
     it('re-applying the same specs restarts nothing', async () => {
       const dir = await newDir()
       const driver = await open(dir)

@@ -162,6 +162,12 @@ export interface Driver {
    */
   stopGroup(groupId: string, options?: StopOptions): Promise<void>
 
+  /**
+   * A copy of the spec component `name` of the group runs now (so a caller can keep it as it is,
+   * e.g. during a rolling restart), or undefined when there is no such component.
+   */
+  specOf(groupId: string, name: string): ComponentSpec | undefined
+
   /** Ids of the groups the driver knows (including ones adopted from a previous run). */
   groups(): string[]
 

@@ -6,7 +6,8 @@
  *   task instance succeeding and the added workers having run tasks;
  * - a scale-in that starts while long tasks run on the workers being removed (MaxWorkers lowered
  *   by UpdateEnvironment) drains them: every task finishes, nothing else restarts;
- * - GRACEFUL worker replacement on a configuration update lets a running task finish; FORCED
+ * - a configuration update restarts api-servers and schedulers one at a time (the gateway answers
+ *   throughout); GRACEFUL worker replacement lets a running task finish; FORCED
  *   stops the old worker at once and Airflow retries the interrupted task;
  * - SIGKILL on a scheduler and on a web server while DAG runs are in flight: every run succeeds
  *   and the gateway answers every request;
@@ -70,9 +71,8 @@ async function waitForStatus(wanted: string, timeoutMs = 300_000): Promise<any> 
 }
 
 /**
- * Calls the Airflow REST API through InvokeRestApi. An update that changes every component's
- * configuration restarts the api-servers together (rolling restarts are not there yet), so a
- * 503 from the gateway is retried for up to a minute.
+ * Calls the Airflow REST API through InvokeRestApi. No retry: updates restart the api-servers
+ * one at a time, so the REST API must answer throughout.
  */
 async function airflow(
   method: string,
@@ -80,21 +80,43 @@ async function airflow(
   body?: unknown,
   query?: Record<string, unknown>,
 ): Promise<any> {
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    const r = await api('POST', `/restapi/${NAME}`, {
-      Name: NAME,
-      Method: method,
-      Path: apiPath,
-      ...(body ? { Body: body } : {}),
-      ...(query ? { QueryParameters: query } : {}),
-    })
-    if (r.status === 200) return r.json.RestApiResponse
-    if (r.json?.RestApiStatusCode !== 503 || Date.now() > deadline) {
-      throw new Error(`${method} ${apiPath}: ${JSON.stringify(r.json)}`)
+  const r = await api('POST', `/restapi/${NAME}`, {
+    Name: NAME,
+    Method: method,
+    Path: apiPath,
+    ...(body ? { Body: body } : {}),
+    ...(query ? { QueryParameters: query } : {}),
+  })
+  if (r.status !== 200) throw new Error(`${method} ${apiPath}: ${JSON.stringify(r.json)}`)
+  return r.json.RestApiResponse
+}
+
+/** Polls the gateway every 250 ms while `during` runs; returns how many answers were not 200. */
+async function gatewayFailuresDuring(
+  during: () => Promise<void>,
+): Promise<{ sent: number; failed: number }> {
+  const gatewayPort = Number((await environment()).WebserverUrl.split(':')[1])
+  let done = false
+  let sent = 0
+  let failed = 0
+  const poller = (async () => {
+    while (!done) {
+      sent++
+      const res = await fetch(`http://127.0.0.1:${gatewayPort}/api/v2/monitor/health`).catch(
+        () => undefined,
+      )
+      if (res?.status !== 200) failed++
+      await res?.arrayBuffer()
+      await new Promise((resolve) => setTimeout(resolve, 250))
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_000))
+  })()
+  try {
+    await during()
+  } finally {
+    done = true
+    await poller
   }
+  return { sent, failed }
 }
 
 async function trigger(dagId: string, runId: string, conf: Record<string, unknown>): Promise<void> {
@@ -296,22 +318,39 @@ describe('worker autoscaling and high availability (mw1.small, real Celery worke
       120_000,
       500,
     )
-    const r = await api('PATCH', `/environments/${NAME}`, {
-      AirflowConfigurationOptions: { 'core.default_task_retries': '0' },
-      WorkerReplacementStrategy: 'GRACEFUL',
+    const apiServerPids = t.cp.driver
+      .observe(id)
+      .filter((c) => c.component === 'api-server')
+      .map((c) => c.pid)
+    // Every component's configuration changes: api-servers and schedulers restart one at a time,
+    // so the web endpoint answers throughout.
+    const served = await gatewayFailuresDuring(async () => {
+      const r = await api('PATCH', `/environments/${NAME}`, {
+        AirflowConfigurationOptions: { 'core.default_task_retries': '0' },
+        WorkerReplacementStrategy: 'GRACEFUL',
+      })
+      expect(r.status).toBe(200)
+      // A new worker starts at once; the old one drains.
+      await waitFor(
+        'old worker draining next to its replacement',
+        () => {
+          const workers = workerStates()
+          const oldNow = workers.find((w) => w.name === old!.name)
+          return oldNow?.phase === 'stopping' && workers.some((w) => w.name !== old!.name)
+        },
+        60_000,
+        250,
+      )
+      await waitForStatus('AVAILABLE', 180_000)
     })
-    expect(r.status).toBe(200)
-    // A new worker starts at once; the old one drains.
-    await waitFor(
-      'old worker draining next to its replacement',
-      () => {
-        const workers = workerStates()
-        const oldNow = workers.find((w) => w.name === old!.name)
-        return oldNow?.phase === 'stopping' && workers.some((w) => w.name !== old!.name)
-      },
-      60_000,
-      250,
-    )
+    expect(served.sent).toBeGreaterThan(20)
+    expect(served.failed).toBe(0)
+    // Both api-servers were replaced (rolling, not skipped).
+    const after = t.cp.driver
+      .observe(id)
+      .filter((c) => c.component === 'api-server')
+      .map((c) => c.pid)
+    for (const pid of apiServerPids) expect(after).not.toContain(pid)
     await waitForRun('slow_pipeline', 'graceful-1', 180_000)
     for (const ti of await taskInstances('slow_pipeline', 'graceful-1')) {
       expect(ti.state, ti.task_id).toBe('success')

@@ -281,6 +281,12 @@ export class LocalDriver implements Driver {
     await this.serialize(groupId, () => this.stopGroupNow(groupId, options.maxStopGracePeriodMs))
   }
 
+  /** {@inheritDoc Driver.specOf} */
+  specOf(groupId: string, name: string): ComponentSpec | undefined {
+    const managed = this.groupsById.get(groupId)?.get(name)
+    return managed === undefined ? undefined : structuredClone(managed.spec)
+  }
+
   /** {@inheritDoc Driver.groups} */
   groups(): string[] {
     return [...this.groupsById.keys()].sort()
