@@ -2,8 +2,10 @@ import { sampleSpec } from '../../test/support/sample-spec.js'
 import { describe, expect, it } from 'vitest'
 import { ENVIRONMENT_CLASSES } from '../domain/environment-classes.js'
 import type { EnvironmentSpec } from '../domain/environment.js'
+import { isOwnedAirflowOption } from '../domain/airflow-options.js'
 import { defaultLoggingConfiguration } from '../domain/validation.js'
 import {
+  airflowEnvironment,
   brokerConfig,
   configurationOptionsToEnv,
   environmentLayout,
@@ -166,6 +168,35 @@ describe('planComponents per environment class', () => {
       '18036',
       '18037',
     ])
+  })
+
+  it('every option airdock forces is one that validation refuses (and the others pass through)', () => {
+    for (const environmentClass of ['mw1.small', 'mw1.micro']) {
+      const base = spec(
+        environmentClass === 'mw1.micro'
+          ? { environmentClass, schedulers: 1, maxWorkers: 1, minWebservers: 1, maxWebservers: 1 }
+          : { environmentClass },
+      )
+      const env = airflowEnvironment(input(base))
+      for (const variable of Object.keys(env).filter((k) =>
+        /^AIRFLOW__[A-Z_]+__[A-Z_]+$/.test(k),
+      )) {
+        const [, section, option] = /^AIRFLOW__([A-Z_]+?)__([A-Z_]+)$/.exec(variable)!
+        const key = `${section!.toLowerCase()}.${option!.toLowerCase()}`
+        const tried = airflowEnvironment(
+          input({ ...base, airflowConfigurationOptions: { [key]: 'user-value' } }),
+        )
+        const forced = tried[variable] !== 'user-value'
+        if (key === 'core.parallelism' && environmentClass === 'mw1.micro') {
+          // Refused by the class rule in validateMergedSpec instead.
+          expect(forced).toBe(true)
+          continue
+        }
+        expect(forced ? isOwnedAirflowOption(key) : true, `${key} is forced but not refused`).toBe(
+          true,
+        )
+      }
+    }
   })
 
   it('tasks per worker come from celery.worker_autoscale when set, else from the class', () => {

@@ -492,6 +492,42 @@ describe('validateCreateEnvironment', () => {
       )
     })
 
+    it('refuses the options airdock owns, naming each, without echoing values', () => {
+      for (const key of [
+        'core.executor',
+        'core.fernet_key',
+        'database.sql_alchemy_conn',
+        'database.sql_alchemy_conn_cmd',
+        'celery.broker_url',
+        'celery_broker_transport_options.visibility_timeout',
+        'api_auth.jwt_secret',
+        'metrics.statsd_on',
+        'core.dags_folder',
+      ]) {
+        const message = createMessage({ AirflowConfigurationOptions: { [key]: 'value-xyz' } })
+        expect(message, key).toBe(
+          `AirflowConfigurationOptions key '${key}' cannot be set: airdock manages it (executor, database, broker, secrets, folders, auth, JWT and metrics settings are fixed).`,
+        )
+      }
+      // What MWAA lets users set stays allowed.
+      for (const key of [
+        'core.parallelism',
+        'celery.worker_autoscale',
+        'secrets.backend',
+        'core.default_task_retries',
+        'scheduler.task_instance_heartbeat_timeout',
+      ]) {
+        expect(
+          () =>
+            validateCreateEnvironment(
+              'MyEnv',
+              minimal({ AirflowConfigurationOptions: { [key]: '1' } }),
+            ),
+          key,
+        ).not.toThrow()
+      }
+    })
+
     it('checks values without echoing them', () => {
       const message = createMessage({
         AirflowConfigurationOptions: { 'smtp.smtp_password': 'hunter2\n', 'core.x': '' },
@@ -753,6 +789,17 @@ describe('validateMergedSpec', () => {
     const naive = { ...spec, networkConfiguration: { subnetIds: [], securityGroupIds: ['sg-1'] } }
     expect(messageOf(() => validateMergedSpec(naive))).toBe(
       'NetworkConfiguration.SubnetIds must list exactly 2 subnets (got 0).',
+    )
+  })
+
+  it('refuses core.parallelism for mw1.micro, whose scheduler runs 3 tasks at a time', () => {
+    expect(
+      createMessage({
+        EnvironmentClass: 'mw1.micro',
+        AirflowConfigurationOptions: { 'core.parallelism': '8' },
+      }),
+    ).toBe(
+      "AirflowConfigurationOptions key 'core.parallelism' cannot be set for environment class mw1.micro: its scheduler runs 3 tasks at a time.",
     )
   })
 

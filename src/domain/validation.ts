@@ -16,6 +16,7 @@
  * (a single sentence is sent as is). Sensitive values (Airflow configuration values) are never
  * echoed.
  */
+import { isOwnedAirflowOption } from './airflow-options.js'
 import {
   fromWire,
   fromWireSpecFields,
@@ -727,6 +728,10 @@ function readAirflowConfigurationOptions(
       p.sentence(
         `${wireName(path)} key '${key}' must have the form section.option (for example core.parallelism).`,
       )
+    } else if (isOwnedAirflowOption(key)) {
+      p.sentence(
+        `${wireName(path)} key '${key}' cannot be set: airdock manages it (executor, database, broker, secrets, folders, auth, JWT and metrics settings are fixed).`,
+      )
     }
   }
   return p.count === before ? options : undefined
@@ -1039,6 +1044,11 @@ export function validateMergedSpec(spec: EnvironmentSpec): void {
   }
   checkMinMax(p, spec, 'minWorkers', 'maxWorkers')
   checkMinMax(p, spec, 'minWebservers', 'maxWebservers')
+  if (cls?.hybrid === true && spec.airflowConfigurationOptions['core.parallelism'] !== undefined) {
+    p.sentence(
+      `${wireName('airflowConfigurationOptions')} key 'core.parallelism' cannot be set for environment class ${cls.name}: its scheduler runs 3 tasks at a time.`,
+    )
+  }
   if (cls?.hybrid === true) {
     for (const key of COUNT_FIELDS) {
       if (spec[key] !== 1) {
