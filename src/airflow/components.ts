@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto'
 import path from 'node:path'
+import { normalizeAirflowOptionKey } from '../domain/airflow-options.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import type { EnvironmentSpec, LoggingLevel, LogType } from '../domain/environment.js'
 import type { ComponentSpec } from '../runtime/driver.js'
@@ -208,14 +209,12 @@ export function workerQueue(spec: EnvironmentSpec): string {
 export function configurationOptionsToEnv(options: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(options)) {
-    const dot = key.indexOf('.')
+    const normalized = normalizeAirflowOptionKey(key)
+    const dot = normalized.indexOf('.')
     if (dot <= 0) continue
-    const section = key.slice(0, dot).toUpperCase()
-    const option = key
-      .slice(dot + 1)
-      .replace(/\./g, '_')
-      .toUpperCase()
-    env[`AIRFLOW__${section}__${option}`] = value
+    env[
+      `AIRFLOW__${normalized.slice(0, dot).toUpperCase()}__${normalized.slice(dot + 1).toUpperCase()}`
+    ] = value
   }
   return env
 }

@@ -501,12 +501,13 @@ describe('validateCreateEnvironment', () => {
         'celery.broker_url',
         'celery_broker_transport_options.visibility_timeout',
         'api_auth.jwt_secret',
-        'metrics.statsd_on',
         'core.dags_folder',
+        // Extra dots become underscores: this sets [core] auth_manager.
+        'core.auth.manager',
       ]) {
         const message = createMessage({ AirflowConfigurationOptions: { [key]: 'value-xyz' } })
         expect(message, key).toBe(
-          `AirflowConfigurationOptions key '${key}' cannot be set: airdock manages it (executor, database, broker, secrets, folders, auth, JWT and metrics settings are fixed).`,
+          `AirflowConfigurationOptions key '${key}' cannot be set: airdock manages it (executor, database, broker, fernet/JWT/API secret keys, folders, logging, auth and execution API settings are fixed).`,
         )
       }
       // What MWAA lets users set stays allowed.
@@ -514,6 +515,8 @@ describe('validateCreateEnvironment', () => {
         'core.parallelism',
         'celery.worker_autoscale',
         'secrets.backend',
+        'metrics.metrics_allow_list',
+        'api_auth.jwt_expiration_time',
         'core.default_task_retries',
         'scheduler.task_instance_heartbeat_timeout',
       ]) {
@@ -789,17 +792,6 @@ describe('validateMergedSpec', () => {
     const naive = { ...spec, networkConfiguration: { subnetIds: [], securityGroupIds: ['sg-1'] } }
     expect(messageOf(() => validateMergedSpec(naive))).toBe(
       'NetworkConfiguration.SubnetIds must list exactly 2 subnets (got 0).',
-    )
-  })
-
-  it('refuses core.parallelism for mw1.micro, whose scheduler runs 3 tasks at a time', () => {
-    expect(
-      createMessage({
-        EnvironmentClass: 'mw1.micro',
-        AirflowConfigurationOptions: { 'core.parallelism': '8' },
-      }),
-    ).toBe(
-      "AirflowConfigurationOptions key 'core.parallelism' cannot be set for environment class mw1.micro: its scheduler runs 3 tasks at a time.",
     )
   })
 

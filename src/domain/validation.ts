@@ -730,7 +730,7 @@ function readAirflowConfigurationOptions(
       )
     } else if (isOwnedAirflowOption(key)) {
       p.sentence(
-        `${wireName(path)} key '${key}' cannot be set: airdock manages it (executor, database, broker, secrets, folders, auth, JWT and metrics settings are fixed).`,
+        `${wireName(path)} key '${key}' cannot be set: airdock manages it (executor, database, broker, fernet/JWT/API secret keys, folders, logging, auth and execution API settings are fixed).`,
       )
     }
   }
@@ -1044,11 +1044,6 @@ export function validateMergedSpec(spec: EnvironmentSpec): void {
   }
   checkMinMax(p, spec, 'minWorkers', 'maxWorkers')
   checkMinMax(p, spec, 'minWebservers', 'maxWebservers')
-  if (cls?.hybrid === true && spec.airflowConfigurationOptions['core.parallelism'] !== undefined) {
-    p.sentence(
-      `${wireName('airflowConfigurationOptions')} key 'core.parallelism' cannot be set for environment class ${cls.name}: its scheduler runs 3 tasks at a time.`,
-    )
-  }
   if (cls?.hybrid === true) {
     for (const key of COUNT_FIELDS) {
       if (spec[key] !== 1) {

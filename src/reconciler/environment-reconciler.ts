@@ -61,7 +61,7 @@ import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
 import { WorkQueue, type ProcessResult } from './work-queue.js'
 import { planWorkers, workerIndex } from './worker-plan.js'
-import { planRollout, ROLLING_KINDS } from './rollout.js'
+import { planRollout, ROLLING_KINDS, type RunningComponent } from './rollout.js'
 
 /** Dependencies and settings of the reconciler. */
 export interface ReconcilerOptions {
@@ -330,6 +330,18 @@ export class EnvironmentReconciler {
     })
     const { driver } = this.options
     const before = driver.observe(record.id)
+    const readiness = await this.rollingReadiness(
+      before,
+      apiServerPorts({ ...input, webservers: input.ports.apiServers.length }),
+    )
+    // Web servers never scale in while one of them is not serving (a rolling or crash restart
+    // under way): the one left could be the only one answering.
+    const apiServersNow = readiness.filter(
+      (r) => r.component === 'api-server' && r.phase !== 'stopping',
+    )
+    if (apiServersNow.some((r) => !r.ready)) {
+      input.webservers = Math.max(input.webservers, apiServersNow.length)
+    }
     const plan = this.planWorkerSet(record, input, before)
     input.workers = plan.indices
     const apiServers = apiServerPorts(input)
@@ -350,13 +362,11 @@ export class EnvironmentReconciler {
         'replacing out-of-date workers',
       )
     }
-    const rollout = planRollout(
-      [...planComponents(input), gateway],
-      await this.rollingReadiness(before, apiServers),
-      (name) => driver.specOf(record.id, name),
+    const rollout = planRollout([...planComponents(input), gateway], readiness, (name) =>
+      driver.specOf(record.id, name),
     )
     if (rollout.held.length > 0) {
-      this.log.info({ environment: record.name, waiting: rollout.held }, 'rolling restart')
+      this.log.debug({ environment: record.name, waiting: rollout.held }, 'rolling restart')
     }
     const states = await driver.apply(
       record.id,
@@ -374,7 +384,7 @@ export class EnvironmentReconciler {
   private async rollingReadiness(
     states: ComponentState[],
     apiServers: { name: string; port: number }[],
-  ): Promise<{ name: string; specHash: string; ready: boolean; stopping: boolean }[]> {
+  ): Promise<RunningComponent[]> {
     const now = Date.now()
     return Promise.all(
       states.map(async (s) => {
@@ -385,11 +395,10 @@ export class EnvironmentReconciler {
           } else {
             const port = apiServers.find((a) => a.name === s.name)?.port
             ready =
-              port !== undefined &&
-              (await fetchAirflowHealth(`http://127.0.0.1:${port}`, 1_000)).reachable
+              port !== undefined && (await fetchAirflowHealth(`http://127.0.0.1:${port}`)).reachable
           }
         }
-        return { name: s.name, specHash: s.specHash, ready, stopping: s.phase === 'stopping' }
+        return { name: s.name, component: s.component, specHash: s.specHash, phase: s.phase, ready }
       }),
     )
   }
@@ -639,10 +648,10 @@ export class EnvironmentReconciler {
         }
       }
     }
-    await this.options.store.writeObservation(record.name, obs)
     if (rollingHeld.length > 0 && healthy) {
       obs.message = `Rolling restart: ${rollingHeld.join(', ')} wait for their turn`
     }
+    await this.options.store.writeObservation(record.name, obs)
     const converging =
       obs.phase === 'creating' ||
       obs.observedGeneration < record.generation ||

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { hashComponentSpec, type ComponentSpec } from '../runtime/driver.js'
+import { hashComponentSpec, type ComponentPhase, type ComponentSpec } from '../runtime/driver.js'
 import { planRollout, type RunningComponent } from './rollout.js'
 
 function spec(name: string, version: string): ComponentSpec {
@@ -15,84 +15,121 @@ function spec(name: string, version: string): ComponentSpec {
   }
 }
 
-/** Names running version `old` (ready unless listed in notReady), the rest absent. */
-function world(names: string[], notReady: string[] = [], stopping: string[] = []) {
-  const running: RunningComponent[] = names.map((name) => ({
+/** A running component: `old` or `new` spec, phase, ready. */
+function runs(
+  name: string,
+  version = 'old',
+  phase: ComponentPhase = 'running',
+  ready = phase === 'running',
+): RunningComponent {
+  return {
     name,
-    specHash: hashComponentSpec(spec(name, 'old')),
-    ready: !notReady.includes(name),
-    stopping: stopping.includes(name),
-  }))
-  const runningSpec = (name: string) => (names.includes(name) ? spec(name, 'old') : undefined)
-  return { running, runningSpec }
+    component: name.replace(/-\d+$/, ''),
+    specHash: hashComponentSpec(spec(name, version)),
+    phase,
+    ready,
+  }
 }
 
-const versions = (specs: ComponentSpec[]) =>
-  Object.fromEntries(specs.map((s) => [s.name, s.env.VERSION]))
+const runningSpec = (running: RunningComponent[]) => (name: string) => {
+  const now = running.find((r) => r.name === name)
+  if (now === undefined) return undefined
+  return hashComponentSpec(spec(name, 'old')) === now.specHash
+    ? spec(name, 'old')
+    : spec(name, 'new')
+}
+
+function plan(desiredNames: string[], running: RunningComponent[]) {
+  const step = planRollout(
+    desiredNames.map((n) => spec(n, 'new')),
+    running,
+    runningSpec(running),
+  )
+  return {
+    held: step.held,
+    versions: Object.fromEntries(step.specs.map((s) => [s.name, s.env.VERSION])),
+  }
+}
 
 describe('planRollout', () => {
-  const desired = ['api-server-1', 'api-server-2', 'scheduler-1', 'scheduler-2', 'triggerer-1'].map(
-    (n) => spec(n, 'new'),
-  )
-
   it('replaces one api-server and one scheduler at a time; other kinds at once', () => {
-    const { running, runningSpec } = world(desired.map((d) => d.name))
-    const step = planRollout(desired, running, runningSpec)
-    expect(versions(step.specs)).toEqual({
-      'api-server-1': 'new',
-      'api-server-2': 'old',
-      'scheduler-1': 'new',
-      'scheduler-2': 'old',
-      'triggerer-1': 'new',
+    const names = ['api-server-1', 'api-server-2', 'scheduler-1', 'scheduler-2', 'triggerer-1']
+    expect(
+      plan(
+        names,
+        names.map((n) => runs(n)),
+      ),
+    ).toEqual({
+      held: ['api-server-2', 'scheduler-2'],
+      versions: {
+        'api-server-1': 'new',
+        'api-server-2': 'old',
+        'scheduler-1': 'new',
+        'scheduler-2': 'old',
+        'triggerer-1': 'new',
+      },
     })
-    expect(step.held).toEqual(['api-server-2', 'scheduler-2'])
   })
 
-  it('waits while the replaced one is not ready yet', () => {
-    const { running, runningSpec } = world(['api-server-2', 'scheduler-2'])
-    running.push(
-      {
-        name: 'api-server-1',
-        specHash: hashComponentSpec(desired[0]!),
-        ready: false,
-        stopping: false,
-      },
-      {
-        name: 'scheduler-1',
-        specHash: hashComponentSpec(desired[2]!),
-        ready: true,
-        stopping: false,
-      },
-    )
-    const step = planRollout(desired, running, runningSpec)
-    expect(step.held).toEqual(['api-server-2'])
-    expect(versions(step.specs)['scheduler-2']).toBe('new')
+  it('the next one waits while the replaced one starts or is not ready yet', () => {
+    for (const replaced of [
+      runs('api-server-1', 'new', 'starting'),
+      runs('api-server-1', 'new', 'running', false),
+    ]) {
+      expect(plan(['api-server-1', 'api-server-2'], [replaced, runs('api-server-2')]).held).toEqual(
+        ['api-server-2'],
+      )
+    }
+    // Once it serves, the next one goes.
+    expect(
+      plan(['api-server-1', 'api-server-2'], [runs('api-server-1', 'new'), runs('api-server-2')])
+        .held,
+    ).toEqual([])
   })
 
-  it('a broken changed component is replaced at once, the ready ones wait', () => {
-    const { running, runningSpec } = world(['api-server-1', 'api-server-2'], ['api-server-2'])
-    const step = planRollout(desired.slice(0, 2), running, runningSpec)
-    expect(versions(step.specs)).toEqual({ 'api-server-1': 'old', 'api-server-2': 'new' })
+  it('a failed health probe on the serving one only delays: it is never counted as broken', () => {
+    const running = [
+      runs('api-server-1', 'new', 'starting'),
+      runs('api-server-2', 'old', 'running', false),
+    ]
+    expect(plan(['api-server-1', 'api-server-2'], running).versions['api-server-2']).toBe('old')
   })
 
-  it('when none is ready, all are replaced (nothing to keep serving)', () => {
-    const { running, runningSpec } = world(
-      ['api-server-1', 'api-server-2'],
-      ['api-server-1', 'api-server-2'],
-    )
-    const step = planRollout(desired.slice(0, 2), running, runningSpec)
-    expect(step.held).toEqual([])
+  it('a broken changed component is replaced at once, the serving ones wait', () => {
+    const running = [runs('api-server-1'), runs('api-server-2', 'old', 'crash-looping')]
+    expect(plan(['api-server-1', 'api-server-2'], running).versions).toEqual({
+      'api-server-1': 'old',
+      'api-server-2': 'new',
+    })
+  })
+
+  it('when every one is broken, all are replaced (nothing to keep serving)', () => {
+    const running = [
+      runs('api-server-1', 'old', 'exited'),
+      runs('api-server-2', 'old', 'crash-looping'),
+    ]
+    expect(plan(['api-server-1', 'api-server-2'], running).held).toEqual([])
   })
 
   it('a single api-server (mw1.micro) is replaced: there is no other', () => {
-    const { running, runningSpec } = world(['api-server-1'])
-    expect(planRollout([desired[0]!], running, runningSpec).held).toEqual([])
+    expect(plan(['api-server-1'], [runs('api-server-1')]).held).toEqual([])
   })
 
-  it('new and stopping components are never held', () => {
-    const { running, runningSpec } = world(['api-server-1', 'api-server-3'], [], ['api-server-3'])
-    const step = planRollout(desired.slice(0, 2), running, runningSpec)
-    expect(step.held).toEqual([])
-    expect(versions(step.specs)).toEqual({ 'api-server-1': 'new', 'api-server-2': 'new' })
+  it('scaling goes first: nothing rolls while one is being added, removed or stopped', () => {
+    // Scale-out: api-server-3 is new.
+    expect(
+      plan(
+        ['api-server-1', 'api-server-2', 'api-server-3'],
+        [runs('api-server-1'), runs('api-server-2')],
+      ).held,
+    ).toEqual(['api-server-1', 'api-server-2'])
+    // Scale-in: api-server-2 is about to be removed.
+    expect(plan(['api-server-1'], [runs('api-server-1'), runs('api-server-2')]).held).toEqual([
+      'api-server-1',
+    ])
+    // ... and while it is stopping.
+    expect(
+      plan(['api-server-1'], [runs('api-server-1'), runs('api-server-2', 'old', 'stopping')]).held,
+    ).toEqual(['api-server-1'])
   })
 })

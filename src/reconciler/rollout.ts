@@ -1,19 +1,21 @@
 /**
  * Rolling restarts: when an update changes the spec of several api-servers or schedulers, they
- * are replaced one at a time, each only while every other one of its kind is ready, so the
+ * are replaced one at a time, each only while every other one of its kind is serving, so the
  * environment keeps serving and scheduling through the update (MWAA replaces its web server and
  * scheduler containers the same way). A pure function of the desired specs and what runs now;
- * the reconciler holds the others at the spec they run until their turn.
+ * the reconciler keeps the others on the spec they run until their turn.
  *
  * Rules, per rolling kind:
- * - a changed component that is not ready (crashed, still starting) is replaced at once: it
- *   serves nothing, so replacing it costs nothing; the ready ones wait;
- * - otherwise, when every existing component of the kind is ready, the first changed one (by
- *   name) is replaced and the rest wait;
- * - when none of the kind is ready, all changed ones are replaced (nothing to keep serving).
- * Components that are new (scale-out) or being stopped are never held.
+ * - a changed component that is broken (the driver reports it exited or crash-looping) is
+ *   replaced at once: it serves nothing, so replacing it costs nothing;
+ * - every other changed component waits while any component of its kind is in flux: broken,
+ *   unchanged but not ready (e.g. the one replaced last, still starting), being stopped, about to
+ *   be removed (scale-in) or about to be added (scale-out). Scaling goes first, and a failed
+ *   readiness probe only ever delays the rollout, never releases anything;
+ * - otherwise one changed component is replaced: the one that does not serve, if exactly one
+ *   does not (harmless while the others serve), else the first by name; the rest wait.
  */
-import { hashComponentSpec, type ComponentSpec } from '../runtime/driver.js'
+import { hashComponentSpec, type ComponentPhase, type ComponentSpec } from '../runtime/driver.js'
 
 /** Kinds of component that are restarted one at a time. */
 export const ROLLING_KINDS: readonly string[] = ['api-server', 'scheduler']
@@ -21,12 +23,13 @@ export const ROLLING_KINDS: readonly string[] = ['api-server', 'scheduler']
 /** A component as it runs now. */
 export interface RunningComponent {
   name: string
+  /** {@link ComponentSpec.component}. */
+  component: string
   /** Hash of the spec it runs. */
   specHash: string
-  /** Serving (an api-server answers its health check; a scheduler is past its warm-up). */
+  phase: ComponentPhase
+  /** Serving: an api-server answers its health check; a scheduler is past its warm-up. */
   ready: boolean
-  /** Being stopped: not part of the rollout. */
-  stopping: boolean
 }
 
 /** Output of {@link planRollout}. */
@@ -37,11 +40,13 @@ export interface Rollout {
   held: string[]
 }
 
+const BROKEN: readonly ComponentPhase[] = ['exited', 'crash-looping']
+
 /**
  * Plans one step of a rolling restart.
  * @param desired - the full desired set
- * @param running - what the driver runs now
- * @param runningSpec - the spec a running component runs (undefined: not held, replaced at once)
+ * @param running - every component the driver runs now
+ * @param runningSpec - the spec a running component runs (undefined: it is replaced at once)
  */
 export function planRollout(
   desired: readonly ComponentSpec[],
@@ -49,22 +54,37 @@ export function planRollout(
   runningSpec: (name: string) => ComponentSpec | undefined,
   kinds: readonly string[] = ROLLING_KINDS,
 ): Rollout {
-  const byName = new Map(running.map((r) => [r.name, r]))
+  const desiredByName = new Map(desired.map((d) => [d.name, d]))
+  const runningByName = new Map(running.map((r) => [r.name, r]))
   const hold = new Set<string>()
   for (const kind of kinds) {
-    const members = desired
-      .filter((d) => d.component === kind)
-      .map((d) => ({ spec: d, now: byName.get(d.name) }))
-      .filter((m) => m.now !== undefined && !m.now.stopping)
-    const changed = members.filter(
-      (m) => m.now!.specHash !== hashComponentSpec(m.spec) && runningSpec(m.spec.name),
-    )
-    const readyChanged = changed.filter((m) => m.now!.ready)
-    if (readyChanged.length === 0) continue
-    const brokenChanged = changed.length - readyChanged.length
-    const allReady = members.every((m) => m.now!.ready)
-    const goNow = brokenChanged === 0 && allReady ? readyChanged.slice(1) : readyChanged
-    for (const m of goNow) hold.add(m.spec.name)
+    // Changed components that are not broken: each waits for its turn.
+    const candidates: RunningComponent[] = []
+    let inFlux = desired.some((d) => d.component === kind && !runningByName.has(d.name))
+    for (const now of running.filter((r) => r.component === kind)) {
+      const want = desiredByName.get(now.name)
+      if (want === undefined || now.phase === 'stopping' || BROKEN.includes(now.phase)) {
+        // Being removed, stopped, or broken (a broken changed one is replaced at once).
+        inFlux = true
+        continue
+      }
+      const changed =
+        now.specHash !== hashComponentSpec(want) && runningSpec(now.name) !== undefined
+      if (changed) candidates.push(now)
+      else if (!now.ready) inFlux = true
+    }
+    candidates.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    const notReady = candidates.filter((c) => !c.ready)
+    // One goes when nothing else is in flux: a not-serving one first (harmless while the
+    // others serve), else the first; with two or more not serving, wait.
+    const release = inFlux
+      ? undefined
+      : notReady.length === 0
+        ? candidates[0]
+        : notReady.length === 1
+          ? notReady[0]
+          : undefined
+    for (const c of candidates) if (c !== release) hold.add(c.name)
   }
   return {
     specs: desired.map((d) => (hold.has(d.name) ? runningSpec(d.name)! : d)),
