@@ -5,7 +5,6 @@ import type { EnvironmentSpec } from '../domain/environment.js'
 import { isOwnedAirflowOption } from '../domain/airflow-options.js'
 import { defaultLoggingConfiguration } from '../domain/validation.js'
 import {
-  airflowEnvironment,
   brokerConfig,
   configurationOptionsToEnv,
   environmentLayout,
