@@ -61,7 +61,7 @@ import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
 import { WorkQueue, type ProcessResult } from './work-queue.js'
 import { planWorkers, workerIndex } from './worker-plan.js'
-import { planRollout, ROLLING_KINDS, type RunningComponent } from './rollout.js'
+import { planRollout, type RunningComponent } from './rollout.js'
 
 /** Dependencies and settings of the reconciler. */
 export interface ReconcilerOptions {
@@ -330,10 +330,7 @@ export class EnvironmentReconciler {
     })
     const { driver } = this.options
     const before = driver.observe(record.id)
-    const readiness = await this.rollingReadiness(
-      before,
-      apiServerPorts({ ...input, webservers: input.ports.apiServers.length }),
-    )
+    const readiness = this.rollingReadiness(before, record.observation.components)
     // Web servers never scale in while one of them is not serving (a rolling or crash restart
     // under way): the one left could be the only one answering.
     const apiServersNow = readiness.filter(
@@ -378,29 +375,26 @@ export class EnvironmentReconciler {
   }
 
   /**
-   * What runs now, with readiness for the rolling restart: an api-server answers its health
-   * check; a scheduler has run past its warm-up; anything else is running.
+   * What runs now, with readiness for the rolling restart: an api-server answered its health
+   * check at the last observation (same process; observations are at most a second old while
+   * converging, so no second probe is made here); a scheduler has run past its warm-up; anything
+   * else is running.
    */
-  private async rollingReadiness(
+  private rollingReadiness(
     states: ComponentState[],
-    apiServers: { name: string; port: number }[],
-  ): Promise<RunningComponent[]> {
+    observed: ComponentStatus[],
+  ): RunningComponent[] {
     const now = Date.now()
-    return Promise.all(
-      states.map(async (s) => {
-        let ready = s.phase === 'running'
-        if (ready && ROLLING_KINDS.includes(s.component)) {
-          if (s.component === 'scheduler') {
-            ready = now - (s.startedAt?.getTime() ?? now) >= SCHEDULER_WARMUP_MS
-          } else {
-            const port = apiServers.find((a) => a.name === s.name)?.port
-            ready =
-              port !== undefined && (await fetchAirflowHealth(`http://127.0.0.1:${port}`)).reachable
-          }
-        }
-        return { name: s.name, component: s.component, specHash: s.specHash, phase: s.phase, ready }
-      }),
-    )
+    return states.map((s) => {
+      let ready = s.phase === 'running'
+      if (ready && s.component === 'scheduler') {
+        ready = now - (s.startedAt?.getTime() ?? now) >= SCHEDULER_WARMUP_MS
+      } else if (ready && s.component === 'api-server') {
+        const last = observed.find((o) => o.name === s.name)
+        ready = last?.pid === s.pid && last?.healthy === true
+      }
+      return { name: s.name, component: s.component, specHash: s.specHash, phase: s.phase, ready }
+    })
   }
 
   /** The Celery workers to run now (none for mw1.micro): see `worker-plan.ts`. */
