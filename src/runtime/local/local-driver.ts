@@ -611,14 +611,10 @@ export class LocalDriver implements Driver {
     if (incarnation !== undefined && !incarnation.gone) {
       managed.stopRequestedAt = new Date()
       managed.forceAtMs = Date.now() + graceMs
-      try {
-        this.writePidFile(managed)
-      } catch (err) {
-        this.log.error(
-          { groupId: managed.groupId, name: managed.spec.name, err },
-          'could not record the stop; a driver opened after a restart may signal it again',
-        )
-      }
+      this.savePidFile(
+        managed,
+        'could not record the stop; a driver opened after a restart may signal it again',
+      )
     }
     managed.stopped = this.finishStop(managed, incarnation, graceMs, true)
     return managed.stopped
@@ -649,7 +645,10 @@ export class LocalDriver implements Driver {
   /** Makes the grace period of the stop under way end at most `maxMs` from now. */
   private shortenStop(managed: Managed, maxMs: number): void {
     if (managed.forceStop === undefined) return
-    if ((managed.forceAtMs ?? Infinity) > Date.now() + maxMs) this.armForceTimer(managed, maxMs)
+    if ((managed.forceAtMs ?? Infinity) <= Date.now() + maxMs) return
+    this.armForceTimer(managed, maxMs)
+    // Recorded, so a driver opened after a restart keeps the shortened deadline.
+    if (managed.stopRequestedAt !== undefined && !this.detached) this.savePidFile(managed)
   }
 
   private armForceTimer(managed: Managed, delayMs: number): void {
@@ -657,8 +656,6 @@ export class LocalDriver implements Driver {
     managed.forceAtMs = Date.now() + delayMs
     const force = managed.forceStop
     managed.forceTimer = setTimeout(() => force?.(), delayMs)
-    // Recorded, so a driver opened after a restart keeps the same deadline.
-    if (managed.stopRequestedAt !== undefined && !this.detached) this.savePidFile(managed)
   }
 
   private async terminate(
@@ -774,14 +771,11 @@ export class LocalDriver implements Driver {
    * where an exception would take the control plane down. Without the file the process runs
    * on but is not adopted after a restart.
    */
-  private savePidFile(managed: Managed): void {
+  private savePidFile(managed: Managed, failureMessage = 'pid file write failed'): void {
     try {
       this.writePidFile(managed)
     } catch (err) {
-      this.log.error(
-        { groupId: managed.groupId, name: managed.spec.name, err },
-        'pid file write failed',
-      )
+      this.log.error({ groupId: managed.groupId, name: managed.spec.name, err }, failureMessage)
     }
   }
 
