@@ -17,6 +17,7 @@ import { DEFAULT_AIRFLOW_VERSION, SUPPORTED_AIRFLOW_VERSIONS } from './domain/ai
 import { findExecutable } from './lib/find-executable.js'
 import { createLogger } from './observability/logger.js'
 import { PLATFORM_GROUP } from './platform/postgres-server.js'
+import type { EnvironmentDescription } from './services/environment-service.js'
 import { FORCED_STOP_GRACE_MS } from './reconciler/environment-reconciler.js'
 import { LocalDriver } from './runtime/local/local-driver.js'
 
@@ -94,26 +95,9 @@ program
   .description("an environment's components: phase, pid, restarts, health; workers desired/actual")
   .option('--json', 'print JSON')
   .action(async (name: string, options: { json?: boolean }) => {
-    const body = (await callExtension(`/airdock/v1/environments/${encodeURIComponent(name)}`)) as {
-      status: string
-      message?: string
-      workers: { desired: number; actual: number; starting: number; draining: number }
-      webservers: { desired: number; actual: number }
-      scaling?: {
-        backlog: number
-        idleSince?: string
-        webserverLoad?: { cpuPercent: number; activeConnections: number }
-        sampledAt: string
-      }
-      components: {
-        name: string
-        phase: string
-        pid?: number
-        restarts: number
-        healthy?: boolean
-      }[]
-      logsDir: string
-    }
+    const body = (await callExtension(
+      `/airdock/v1/environments/${encodeURIComponent(name)}`,
+    )) as EnvironmentDescription
     if (options.json) {
       console.log(JSON.stringify(body, null, 2))
       return
