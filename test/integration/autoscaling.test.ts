@@ -29,45 +29,19 @@ import {
   waitFor,
   type TestControlPlane,
 } from '../support/control-plane.js'
+import { environmentClient } from '../support/mwaa-client.js'
 
 const NAME = 'autoscaling'
 const IDLE_MS = 15_000
 let t: TestControlPlane
 let id: string
 
-async function api(
-  method: string,
-  pathname: string,
-  body?: unknown,
-): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${t.cp.endpoint}${pathname}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, json: text ? JSON.parse(text) : undefined }
-}
-
-async function environment(): Promise<any> {
-  return (await api('GET', `/environments/${NAME}`)).json.Environment
-}
+const client = environmentClient(() => t.cp.endpoint, NAME)
+const { api, environment, waitForStatus } = client
 
 /** airdock's status extension (what `airdock status` prints). */
 async function status(): Promise<any> {
   return (await api('GET', `/airdock/v1/environments/${NAME}`)).json
-}
-
-async function waitForStatus(wanted: string, timeoutMs = 300_000): Promise<any> {
-  return waitFor(
-    `${NAME} ${wanted}`,
-    async () => {
-      const env = await environment()
-      if (env?.Status === 'CREATE_FAILED') throw new Error(JSON.stringify(env.LastUpdate))
-      return env?.Status === wanted ? env : undefined
-    },
-    timeoutMs,
-  )
 }
 
 /**
@@ -80,15 +54,9 @@ async function airflow(
   body?: unknown,
   query?: Record<string, unknown>,
 ): Promise<any> {
-  const r = await api('POST', `/restapi/${NAME}`, {
-    Name: NAME,
-    Method: method,
-    Path: apiPath,
-    ...(body ? { Body: body } : {}),
-    ...(query ? { QueryParameters: query } : {}),
-  })
+  const r = await client.invokeRestApi(method, apiPath, body, query)
   if (r.status !== 200) throw new Error(`${method} ${apiPath}: ${JSON.stringify(r.json)}`)
-  return r.json.RestApiResponse
+  return r.json
 }
 
 /** Polls the gateway every 250 ms while `during` runs; returns how many answers were not 200. */

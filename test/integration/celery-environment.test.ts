@@ -22,6 +22,7 @@ import {
   waitFor,
   type TestControlPlane,
 } from '../support/control-plane.js'
+import { environmentClient } from '../support/mwaa-client.js'
 import { startMotoServer, type MotoServer } from '../support/moto-server.js'
 
 const NAME = 'celery-small'
@@ -29,50 +30,9 @@ let t: TestControlPlane
 let moto: MotoServer
 let s3: S3ObjectStore
 
-async function api(
-  method: string,
-  pathname: string,
-  body?: unknown,
-): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${t.cp.endpoint}${pathname}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, json: text ? JSON.parse(text) : undefined }
-}
-
-async function environment(): Promise<any> {
-  const r = await api('GET', `/environments/${NAME}`)
-  return r.json.Environment
-}
-
-async function waitForStatus(status: string, timeoutMs = 300_000): Promise<any> {
-  return waitFor(
-    `${NAME} ${status}`,
-    async () => {
-      const env = await environment()
-      if (env?.Status === 'CREATE_FAILED') throw new Error(JSON.stringify(env.LastUpdate))
-      return env?.Status === status ? env : undefined
-    },
-    timeoutMs,
-  )
-}
-
-async function airflow(
-  method: string,
-  apiPath: string,
-  body?: unknown,
-): Promise<{ status: number; json: any }> {
-  const r = await api('POST', `/restapi/${NAME}`, {
-    Name: NAME,
-    Method: method,
-    Path: apiPath,
-    ...(body ? { Body: body } : {}),
-  })
-  return { status: r.json?.RestApiStatusCode ?? r.status, json: r.json?.RestApiResponse ?? r.json }
-}
+const client = environmentClient(() => t.cp.endpoint, NAME)
+const { api, environment, waitForStatus } = client
+const airflow = client.invokeRestApi
 
 beforeAll(async () => {
   moto = await startMotoServer()

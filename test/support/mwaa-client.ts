@@ -1,0 +1,79 @@
+/**
+ * A small MWAA REST client for tests against a control plane's endpoint, bound to one
+ * environment: raw calls, GetEnvironment, waiting for a status, and InvokeRestApi.
+ */
+import { waitFor } from './control-plane.js'
+
+/** An HTTP answer: status code and parsed JSON body (undefined when empty). */
+export interface JsonAnswer {
+  status: number
+  json: any
+}
+
+/** Test helpers for environment `name` on the control plane at `endpoint()`. */
+export interface EnvironmentClient {
+  /** Any MWAA (or airdock extension) call. */
+  api: (method: string, pathname: string, body?: unknown) => Promise<JsonAnswer>
+  /** GetEnvironment's `Environment`, undefined when there is none. */
+  environment: () => Promise<any>
+  /** Waits until the environment reads `status`; CREATE_FAILED throws with its LastUpdate. */
+  waitForStatus: (status: string, timeoutMs?: number) => Promise<any>
+  /**
+   * InvokeRestApi: `status` is Airflow's status code (`RestApiStatusCode`), `json` its body
+   * (`RestApiResponse`); for an MWAA error, the HTTP status and the error body.
+   */
+  invokeRestApi: (
+    method: string,
+    apiPath: string,
+    body?: unknown,
+    query?: Record<string, unknown>,
+  ) => Promise<JsonAnswer>
+}
+
+/**
+ * @param endpoint - returns the control plane's base URL (called per request, so the client can
+ *   be made before the control plane starts or after it restarts)
+ * @param name - the environment's name
+ */
+export function environmentClient(endpoint: () => string, name: string): EnvironmentClient {
+  async function api(method: string, pathname: string, body?: unknown): Promise<JsonAnswer> {
+    const res = await fetch(`${endpoint()}${pathname}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await res.text()
+    return { status: res.status, json: text ? JSON.parse(text) : undefined }
+  }
+  async function environment(): Promise<any> {
+    return (await api('GET', `/environments/${name}`)).json?.Environment
+  }
+  return {
+    api,
+    environment,
+    waitForStatus: (status, timeoutMs = 300_000) => {
+      return waitFor(
+        `${name} ${status}`,
+        async () => {
+          const env = await environment()
+          if (env?.Status === 'CREATE_FAILED') throw new Error(JSON.stringify(env.LastUpdate))
+          return env?.Status === status ? env : undefined
+        },
+        timeoutMs,
+      )
+    },
+    invokeRestApi: async (method, apiPath, body, query) => {
+      const r = await api('POST', `/restapi/${name}`, {
+        Name: name,
+        Method: method,
+        Path: apiPath,
+        ...(body ? { Body: body } : {}),
+        ...(query ? { QueryParameters: query } : {}),
+      })
+      return {
+        status: r.json?.RestApiStatusCode ?? r.status,
+        json: r.json?.RestApiResponse ?? r.json,
+      }
+    },
+  }
+}
