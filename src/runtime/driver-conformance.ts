@@ -49,6 +49,12 @@ export interface DriverConformanceFixtures {
     spec: ComponentSpec,
     pid: number,
   ) => Promise<void>
+  /**
+   * The driver under test keeps its state free of secrets (e.g. a LocalDriver given a spec
+   * codec): then a test checks that no file under `runDir` holds a spec's env value or argument
+   * in clear, and that a driver opened later still adopts the process and knows its full spec.
+   */
+  sealsState?: boolean
 }
 
 /** Environment variable carried by every process of one suite run, to find leftovers. */
@@ -586,6 +592,34 @@ export function runDriverConformance(
       },
     )
 
+    it.runIf(fixtures.sealsState === true)(
+      'the driver state holds no env value or argument in clear, and is still adopted',
+      async () => {
+        const dir = await newDir()
+        const runDir = path.join(dir, 'run')
+        const secret = `s3cr3t-${randomUUID()}`
+        const spec = sleeper(
+          dir,
+          'a',
+          { SECRET_VALUE: secret },
+          { args: [fixtures.sleeperScript, `--password=${secret}`] },
+        )
+        const first = await open(dir)
+        const [a] = await first.apply('g1', [spec])
+        await waitRunning(first, 'g1')
+        expect(await filesHolding(runDir, secret)).toEqual([])
+        await first.close({ stopProcesses: false })
+        expect(isAlive(a!.pid!)).toBe(true)
+
+        const second = await open(dir)
+        expect(second.observe('g1').map((s) => [s.name, s.pid, s.phase])).toEqual([
+          ['a', a!.pid, 'running'],
+        ])
+        expect(second.specOf('g1', 'a')).toEqual(spec)
+        expect(await filesHolding(runDir, secret)).toEqual([])
+      },
+    )
+
     it('close with stopProcesses stops every group', async () => {
       const dir = await newDir()
       const driver = await open(dir)
@@ -632,6 +666,19 @@ function killQuietly(pid: number): void {
   } catch {
     // Already gone.
   }
+}
+
+/** Paths of the files under `dir` (at any depth) whose content contains `needle`. */
+async function filesHolding(dir: string, needle: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
+  const found: string[] = []
+  for (const entry of entries) {
+    if (!entry.isFile()) continue
+    const file = path.join(entry.parentPath, entry.name)
+    const content = await readFile(file, 'utf8').catch(() => '')
+    if (content.includes(needle)) found.push(file)
+  }
+  return found
 }
 
 /** Pids of live processes whose environment holds this suite run's marker. */

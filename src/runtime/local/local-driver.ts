@@ -5,12 +5,17 @@
  * - Each process is spawned without a shell in its own process group (`detached`), with stdout
  *   and stderr appended to its spec's `logFile`, so it survives the control plane.
  * - For each running process a pid file `<runDir>/<groupId>/<name>.json` ({@link PidFileRecord},
- *   mode 0600 because the spec's env may hold secrets) records the pid, its start time from
- *   `/proc` and the full spec. {@link LocalDriver.open} reads these files and adopts the
+ *   mode 0600) records the pid, its start time from `/proc` and the full spec. The spec's env
+ *   and args hold secrets (Fernet key, JWT secret, passwords), so a driver given a
+ *   {@link SpecCodec} stores the spec sealed (`sealedSpec`); without one it is stored in clear
+ *   (`spec`), as older versions did. {@link LocalDriver.open} reads these files and adopts the
  *   processes that are still the same `(pid, start time)`; the others are started again from
  *   the recorded spec. A record of a stop under way (`stopRequestedAt`, `stopDeadlineAt`) is
  *   honoured instead: the driver keeps waiting until that deadline, never signals again and
- *   never restarts it. A pid reused by another program is never signalled.
+ *   never restarts it. A pid reused by another program is never signalled. A process whose
+ *   recorded spec cannot be read (the codec cannot open it) is stopped, never left running
+ *   unsupervised: the stop settings are kept in clear in the record for that.
+ * - Logs never carry a spec's env or args (spawn errors are logged without their `spawnargs`).
  * - Unexpected exits (the child's `exit` event, or polling `/proc` for adopted processes, which
  *   are not our children) are reported as `component:exited` and followed by a restart with
  *   capped exponential backoff; too many exits in a window mark the component `crash-looping`.
@@ -37,6 +42,7 @@ import {
   type Driver,
   type DriverCloseOptions,
   type StopOptions,
+  type StopSignal,
 } from '../driver.js'
 import {
   isProcessAlive,
@@ -44,6 +50,20 @@ import {
   listProcessGroupMembers,
   readProcessStatSync,
 } from './proc.js'
+
+/**
+ * Encrypts the specs stored in pid files, e.g. functions backed by the control plane's
+ * master-key `SecretBox` (`sealJson`/`openJson`). Both functions are synchronous.
+ */
+export interface SpecCodec {
+  /** Encrypts `plaintext` (a spec's JSON); the result is stored as it is in the pid file. */
+  seal(plaintext: string): string
+  /**
+   * Decrypts a value returned by `seal`.
+   * @throws when it cannot (another key, an altered value); the driver then stops the process
+   */
+  open(sealed: string): string
+}
 
 /** Settings of {@link LocalDriver}. */
 export interface LocalDriverOptions {
@@ -85,6 +105,13 @@ export interface LocalDriverOptions {
    * @default true
    */
   restartExited?: boolean
+  /**
+   * Seals the spec in every pid file written (`sealedSpec` instead of the clear-text `spec`),
+   * and opens it when the driver is opened. Pid files in clear text (older versions, or a
+   * driver without a codec) are still adopted, and rewritten sealed. Without a codec, specs are
+   * stored in clear text and sealed ones cannot be read (their processes are stopped).
+   */
+  specCodec?: SpecCodec
 }
 
 /** Content of a pid file `<runDir>/<groupId>/<name>.json`. */
@@ -93,14 +120,30 @@ export interface PidFileRecord {
   pid: number | null
   /** Field 22 of `/proc/<pid>/stat` at spawn; `(pid, startTimeTicks)` identifies the process. */
   startTimeTicks: string | null
-  /** {@link hashComponentSpec} of `spec`. */
+  /** {@link hashComponentSpec} of the spec (a SHA-256 digest, no clear text). */
   specHash: string
   /** ISO 8601 instant the process was started; `null` when the last spawn failed. */
   startedAt: string | null
   /** {@link ComponentSpec.component}. */
   component: string
-  /** The full spec, so a driver opened later can start the component again. */
-  spec: ComponentSpec
+  /**
+   * The full spec in clear text, so a driver opened later can start the component again.
+   * Written only by a driver without a {@link SpecCodec} (and by older versions).
+   */
+  spec?: ComponentSpec
+  /**
+   * {@link SpecCodec.seal} of the spec's JSON, written instead of `spec` by a driver with a
+   * codec. Neither is present when the spec was already unreadable (the process is being
+   * stopped).
+   */
+  sealedSpec?: string
+  /**
+   * The spec's {@link ComponentSpec.stopSignal}, in clear so that a driver that cannot read the
+   * spec still stops the process as its spec asks.
+   */
+  stopSignal?: StopSignal
+  /** The spec's {@link ComponentSpec.stopGracePeriodMs}, in clear for the same reason. */
+  stopGracePeriodMs?: number
   /**
    * ISO 8601 instant its stop signal was sent, while a stop is under way (absent otherwise). A
    * driver opened later keeps waiting for it instead of adopting it as running, and never
@@ -136,8 +179,16 @@ interface Incarnation {
 /** Supervision state of one component. */
 interface Managed {
   groupId: string
+  /** The spec it runs; a stand-in with only name, component and stop settings when `specUnknown`. */
   spec: ComponentSpec
   specHash: string
+  /**
+   * Its recorded spec could not be read at adoption: it is being stopped and is never started,
+   * and its pid file keeps the recorded `sealedSpec` as it was.
+   */
+  specUnknown: boolean
+  /** The spec as stored in the pid file: sealed once by the codec, or as recorded when unknown. */
+  sealedSpec?: string
   current?: Incarnation
   restarts: number
   lastExitCode?: number | null
@@ -173,6 +224,9 @@ const killWaitMs = 5000
 /** How often a process being stopped is checked in `/proc` when it is not our child. */
 const stopPollIntervalMs = 20
 const groupIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+const stopSignals: readonly string[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'] satisfies StopSignal[]
+/** Grace period of a process whose recorded spec is unreadable and records no stop settings. */
+const unknownSpecStopGracePeriodMs = 30_000
 
 /** Local {@link Driver}: components are supervised OS processes (see the file comment). */
 export class LocalDriver implements Driver {
@@ -184,6 +238,7 @@ export class LocalDriver implements Driver {
   private readonly startingPeriodMs: number
   private readonly pollIntervalMs: number
   private readonly restartExited: boolean
+  private readonly specCodec: SpecCodec | undefined
   private readonly groupsById = new Map<string, Map<string, Managed>>()
   private readonly chains = new Map<string, Promise<unknown>>()
   private readonly listeners: ((event: ComponentExitedEvent) => void)[] = []
@@ -206,6 +261,7 @@ export class LocalDriver implements Driver {
     this.startingPeriodMs = options.startingPeriodMs ?? 2000
     this.pollIntervalMs = options.pollIntervalMs ?? 500
     this.restartExited = options.restartExited ?? true
+    this.specCodec = options.specCodec
   }
 
   /**
@@ -213,7 +269,12 @@ export class LocalDriver implements Driver {
    * component; a process still alive with the recorded start time is adopted (not signalled),
    * any other is started again from the recorded spec — except a component whose stop was under
    * way: it is waited for until its recorded deadline (then SIGKILLed), never restarted. Corrupt
-   * pid files are logged and removed.
+   * pid files are logged and removed. A pid file whose spec cannot be read (sealed, and
+   * `specCodec` is missing or cannot open it; or a spec that breaks the rules, which older
+   * versions removed as corrupt, leaving its process unsupervised) is logged, and its process
+   * — still the recorded `(pid, start time)` — is stopped with the recorded stop settings
+   * (observed as `stopping` meanwhile, and {@link LocalDriver.specOf} is undefined), then the
+   * file is removed: such a process is never left unsupervised, nor run twice by an `apply`.
    *
    * @throws the file-system error when `runDir` cannot be created or read
    */
@@ -281,10 +342,14 @@ export class LocalDriver implements Driver {
     await this.serialize(groupId, () => this.stopGroupNow(groupId, options.maxStopGracePeriodMs))
   }
 
-  /** {@inheritDoc Driver.specOf} */
+  /**
+   * {@inheritDoc Driver.specOf}
+   *
+   * Also undefined for a component being stopped because its recorded spec could not be read.
+   */
   specOf(groupId: string, name: string): ComponentSpec | undefined {
     const managed = this.groupsById.get(groupId)?.get(name)
-    return managed === undefined ? undefined : structuredClone(managed.spec)
+    return managed === undefined || managed.specUnknown ? undefined : structuredClone(managed.spec)
   }
 
   /** {@inheritDoc Driver.groups} */
@@ -377,6 +442,7 @@ export class LocalDriver implements Driver {
       groupId,
       spec,
       specHash: hashComponentSpec(spec),
+      specUnknown: false,
       restarts: 0,
       exitTimesMs: [],
       backoffAttempt: 0,
@@ -456,7 +522,7 @@ export class LocalDriver implements Driver {
     child.once('exit', incarnation.onExit)
     child.on('error', (err) => {
       this.log.warn(
-        { groupId: managed.groupId, name: spec.name, pid, err },
+        { groupId: managed.groupId, name: spec.name, pid, error: safeError(err) },
         'component process error',
       )
     })
@@ -502,9 +568,10 @@ export class LocalDriver implements Driver {
 
   private handleSpawnFailure(managed: Managed, attempt: number, error: unknown): void {
     if (attempt !== managed.attempt || managed.stopping || this.detached) return
-    const reason = error instanceof Error ? error.message : String(error)
+    // Never the error itself: its `spawnargs` (and some messages) quote the spec.
+    const summary = safeError(error)
     this.log.error(
-      { groupId: managed.groupId, name: managed.spec.name, err: error },
+      { groupId: managed.groupId, name: managed.spec.name, error: summary },
       'component spawn failed',
     )
     managed.lastExitCode = null
@@ -513,7 +580,7 @@ export class LocalDriver implements Driver {
     this.savePidFile(managed)
     this.emitExited({ groupId: managed.groupId, name: managed.spec.name, code: null, signal: null })
     this.scheduleRestart(managed, new Date())
-    managed.message = `spawn failed: ${reason}`
+    managed.message = `spawn failed: ${summary.message}`
   }
 
   /** Called once per incarnation when its process is found gone (exit event or `/proc`). */
@@ -775,11 +842,18 @@ export class LocalDriver implements Driver {
     try {
       this.writePidFile(managed)
     } catch (err) {
-      this.log.error({ groupId: managed.groupId, name: managed.spec.name, err }, failureMessage)
+      // The error may come from the codec: only its summary is logged.
+      this.log.error(
+        { groupId: managed.groupId, name: managed.spec.name, error: safeError(err) },
+        failureMessage,
+      )
     }
   }
 
-  /** Writes the component's {@link PidFileRecord} atomically (temporary file, then rename). */
+  /**
+   * Writes the component's {@link PidFileRecord} atomically (temporary file, then rename).
+   * @throws the file-system error, or the codec's when sealing fails (nothing is then written)
+   */
   private writePidFile(managed: Managed): void {
     const incarnation = managed.current
     const record: PidFileRecord = {
@@ -788,7 +862,7 @@ export class LocalDriver implements Driver {
       specHash: managed.specHash,
       startedAt: incarnation?.startedAt.toISOString() ?? null,
       component: managed.spec.component,
-      spec: managed.spec,
+      ...this.storedSpec(managed),
       ...(managed.stopRequestedAt
         ? { stopRequestedAt: managed.stopRequestedAt.toISOString() }
         : {}),
@@ -796,11 +870,63 @@ export class LocalDriver implements Driver {
         ? { stopDeadlineAt: new Date(managed.forceAtMs).toISOString() }
         : {}),
     }
-    const file = this.pidFilePath(managed)
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
-    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 })
-    renameSync(tmp, file)
+    writeRecord(this.pidFilePath(managed), record)
+  }
+
+  /**
+   * The spec fields of a pid file: the spec sealed (once per {@link Managed}) when the driver
+   * has a codec, in clear otherwise; for an unknown spec, what was recorded (never in clear).
+   * The stop settings are always kept in clear.
+   */
+  private storedSpec(
+    managed: Managed,
+  ): Pick<PidFileRecord, 'spec' | 'sealedSpec' | 'stopSignal' | 'stopGracePeriodMs'> {
+    const { spec } = managed
+    const stop = {
+      ...(spec.stopSignal !== undefined ? { stopSignal: spec.stopSignal } : {}),
+      stopGracePeriodMs: spec.stopGracePeriodMs,
+    }
+    if (managed.specUnknown) {
+      return managed.sealedSpec === undefined ? stop : { sealedSpec: managed.sealedSpec, ...stop }
+    }
+    if (this.specCodec === undefined) return { spec, ...stop }
+    managed.sealedSpec ??= this.specCodec.seal(JSON.stringify(spec))
+    return { sealedSpec: managed.sealedSpec, ...stop }
+  }
+
+  /**
+   * The spec recorded in a pid file: opened with the codec when sealed, else the clear `spec`.
+   * @returns the spec, or why it cannot be read (a fixed text: never quotes the record)
+   */
+  private readSpec(
+    groupId: string,
+    name: string,
+    value: Record<string, unknown>,
+  ): { spec: ComponentSpec } | { reason: string } {
+    let candidate: unknown
+    if (typeof value.sealedSpec === 'string') {
+      if (this.specCodec === undefined) return { reason: 'the spec is sealed and no codec is set' }
+      let text: string
+      try {
+        text = this.specCodec.open(value.sealedSpec)
+      } catch (err) {
+        // Only the error's name: a codec's message or cause may quote decrypted text.
+        const errorName = err instanceof Error ? err.name : typeof err
+        return { reason: `the spec codec cannot open the sealed spec (${errorName})` }
+      }
+      try {
+        candidate = JSON.parse(text)
+      } catch {
+        // Not logged: the parse error quotes the text.
+        return { reason: 'the opened spec is not JSON' }
+      }
+    } else if (value.spec !== undefined) {
+      candidate = value.spec
+    } else {
+      return { reason: 'no spec is recorded' }
+    }
+    const spec = checkSpec(groupId, name, candidate)
+    return spec === undefined ? { reason: 'the recorded spec breaks the rules' } : { spec }
   }
 
   /** Reads every pid file under `runDir`; adopts live processes and restarts the others. */
@@ -820,27 +946,69 @@ export class LocalDriver implements Driver {
           continue
         }
         if (!file.endsWith('.json')) continue
-        const record = parsePidFile(
-          groupId,
-          file.slice(0, -'.json'.length),
-          await readFile(filePath, 'utf8'),
-        )
-        if (record === undefined) {
+        const name = file.slice(0, -'.json'.length)
+        const parsed = parsePidFile(await readFile(filePath, 'utf8'))
+        if (parsed === undefined) {
           this.log.warn({ groupId, file: filePath }, 'corrupt pid file removed')
           await rm(filePath, { force: true })
           continue
         }
-        const managed = this.newManaged(groupId, record.spec)
-        group.set(record.spec.name, managed)
+        const { record, value } = parsed
+        const read = this.readSpec(groupId, name, value)
+        let managed: Managed
+        if ('reason' in read) {
+          // Its process is ours (the caller checks the start time): stop it, never orphan it.
+          this.log.warn(
+            { groupId, name, pid: record.pid, reason: read.reason },
+            'pid file spec unreadable: its process is stopped, not adopted',
+          )
+          managed = this.newManaged(groupId, standInSpec(name, value))
+          managed.specUnknown = true
+          managed.stopping = true
+          if (typeof value.sealedSpec === 'string') managed.sealedSpec = value.sealedSpec
+          if (typeof value.specHash === 'string') managed.specHash = value.specHash
+        } else {
+          managed = this.newManaged(groupId, read.spec)
+          if (this.specCodec !== undefined && typeof value.sealedSpec !== 'string') {
+            // Written in clear (older version, or no codec): seal it now, not at the next write.
+            this.resealPidFile(managed, filePath, record)
+          }
+        }
+        group.set(name, managed)
         await this.adoptOne(managed, record)
         if (managed.stopped !== undefined) {
           void managed.stopped.then(() => {
-            if (group.get(record.spec.name) === managed) group.delete(record.spec.name)
+            if (group.get(name) === managed) group.delete(name)
           })
         }
       }
     }
     this.schedulePoll()
+  }
+
+  /** Rewrites a clear-text pid file with the spec sealed, every other field kept as it was. */
+  private resealPidFile(managed: Managed, filePath: string, record: PidFileRecord): void {
+    try {
+      writeRecord(filePath, {
+        pid: record.pid,
+        startTimeTicks: record.startTimeTicks,
+        specHash: managed.specHash,
+        startedAt: record.startedAt,
+        component: managed.spec.component,
+        ...this.storedSpec(managed),
+        ...(typeof record.stopRequestedAt === 'string'
+          ? { stopRequestedAt: record.stopRequestedAt }
+          : {}),
+        ...(typeof record.stopDeadlineAt === 'string'
+          ? { stopDeadlineAt: record.stopDeadlineAt }
+          : {}),
+      })
+    } catch (err) {
+      this.log.error(
+        { groupId: managed.groupId, name: managed.spec.name, error: safeError(err) },
+        'could not seal the spec of a clear-text pid file',
+      )
+    }
   }
 
   private async adoptOne(managed: Managed, record: PidFileRecord): Promise<void> {
@@ -869,6 +1037,19 @@ export class LocalDriver implements Driver {
       const remainingMs = Math.max(0, deadlineMs - Date.now())
       this.log.info({ groupId, name, pid, alive, remainingMs }, 'adopted a component being stopped')
       managed.stopped = this.finishStop(managed, incarnation, remainingMs, false)
+      return
+    }
+    if (managed.specUnknown) {
+      // Its spec cannot be read, so it can be neither supervised nor restarted: stop it.
+      if (alive && pid !== null && startTimeTicks !== null) {
+        const startedAt = record.startedAt === null ? new Date() : new Date(record.startedAt)
+        managed.current = this.newIncarnation(pid, startTimeTicks, startedAt, true)
+      } else if (pid !== null && startTimeTicks !== null) {
+        this.killGroupLeftovers(this.newIncarnation(pid, startTimeTicks, new Date(), true))
+      }
+      managed.message = 'stopped: its recorded spec cannot be read'
+      this.log.info({ groupId, name, pid, alive }, 'stopping a component whose spec is unreadable')
+      void this.stopComponent(managed)
       return
     }
     if (alive && pid !== null && startTimeTicks !== null) {
@@ -943,8 +1124,13 @@ function isStringRecord(value: unknown): value is Record<string, string> {
   return isRecord(value) && Object.values(value).every((v) => typeof v === 'string')
 }
 
-/** Parses and checks a pid file; `undefined` when it is not a valid record for `name`. */
-function parsePidFile(groupId: string, name: string, text: string): PidFileRecord | undefined {
+/**
+ * Parses a pid file and checks its fields other than the spec (see {@link checkSpec}).
+ * @returns the record and the raw JSON value, or `undefined` when it is not a valid record
+ */
+function parsePidFile(
+  text: string,
+): { record: PidFileRecord; value: Record<string, unknown> } | undefined {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -952,23 +1138,7 @@ function parsePidFile(groupId: string, name: string, text: string): PidFileRecor
     // Not JSON: reported by the caller as a corrupt file.
     return undefined
   }
-  if (!isRecord(value) || !isRecord(value.spec)) return undefined
-  const spec = value.spec
-  const validSpec =
-    spec.name === name &&
-    typeof spec.component === 'string' &&
-    typeof spec.command === 'string' &&
-    Array.isArray(spec.args) &&
-    spec.args.every((arg) => typeof arg === 'string') &&
-    isStringRecord(spec.env) &&
-    typeof spec.cwd === 'string' &&
-    typeof spec.logFile === 'string' &&
-    typeof spec.stopGracePeriodMs === 'number' &&
-    (spec.stopSignal === undefined ||
-      ['SIGTERM', 'SIGINT', 'SIGQUIT'].includes(spec.stopSignal as string)) &&
-    (spec.uid === undefined || typeof spec.uid === 'number') &&
-    (spec.gid === undefined || typeof spec.gid === 'number')
-  if (!validSpec) return undefined
+  if (!isRecord(value)) return undefined
   const record = value as unknown as PidFileRecord
   const validRecord =
     (record.pid === null || (Number.isInteger(record.pid) && record.pid > 0)) &&
@@ -980,12 +1150,85 @@ function parsePidFile(groupId: string, name: string, text: string): PidFileRecor
     (record.stopDeadlineAt === undefined ||
       record.stopDeadlineAt === null ||
       !Number.isNaN(Date.parse(record.stopDeadlineAt)))
-  if (!validRecord) return undefined
+  return validRecord ? { record, value } : undefined
+}
+
+/** `value` as the spec of component `name`, or `undefined` when it is not a valid one. */
+function checkSpec(groupId: string, name: string, value: unknown): ComponentSpec | undefined {
+  if (!isRecord(value)) return undefined
+  const spec = value
+  const validSpec =
+    spec.name === name &&
+    typeof spec.component === 'string' &&
+    typeof spec.command === 'string' &&
+    Array.isArray(spec.args) &&
+    spec.args.every((arg) => typeof arg === 'string') &&
+    isStringRecord(spec.env) &&
+    typeof spec.cwd === 'string' &&
+    typeof spec.logFile === 'string' &&
+    typeof spec.stopGracePeriodMs === 'number' &&
+    (spec.stopSignal === undefined || stopSignals.includes(spec.stopSignal as string)) &&
+    (spec.uid === undefined || typeof spec.uid === 'number') &&
+    (spec.gid === undefined || typeof spec.gid === 'number')
+  if (!validSpec) return undefined
   try {
-    validateComponentSpecs(groupId, [record.spec])
+    validateComponentSpecs(groupId, [spec as unknown as ComponentSpec])
   } catch {
-    // A spec that breaks the rules is treated like any other corrupt file.
+    // A spec that breaks the rules is treated like an unreadable one.
     return undefined
   }
-  return record
+  return spec as unknown as ComponentSpec
+}
+
+/**
+ * The spec of a component whose recorded spec cannot be read: only its name, component and
+ * stop settings (from the record's clear fields, else from a clear `spec`, else defaults), so it
+ * can be observed and stopped. It is never run.
+ */
+function standInSpec(name: string, value: Record<string, unknown>): ComponentSpec {
+  const clear = isRecord(value.spec) ? value.spec : {}
+  const pick = (key: 'stopSignal' | 'stopGracePeriodMs'): unknown => value[key] ?? clear[key]
+  const signal = pick('stopSignal')
+  const grace = pick('stopGracePeriodMs')
+  return {
+    name,
+    component: typeof value.component === 'string' ? value.component : 'unknown',
+    command: '/',
+    args: [],
+    env: {},
+    cwd: '/',
+    logFile: '/',
+    ...(typeof signal === 'string' && stopSignals.includes(signal)
+      ? { stopSignal: signal as StopSignal }
+      : {}),
+    stopGracePeriodMs:
+      typeof grace === 'number' && Number.isFinite(grace) && grace >= 0
+        ? grace
+        : unknownSpecStopGracePeriodMs,
+  }
+}
+
+/** Writes a pid file atomically (temporary file, then rename), mode 0600. */
+function writeRecord(file: string, record: PidFileRecord): void {
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 })
+  renameSync(tmp, file)
+}
+
+/**
+ * A loggable summary of an error that may quote a spec: errors of `spawn()` carry the args
+ * (`spawnargs`), Node's argument errors quote the bad value ("Received …"), and a codec's error
+ * or its `cause` may quote decrypted text. System errors (with a `syscall`) keep their message,
+ * which names only the syscall, a path and the code; any other keeps only its name and code.
+ */
+function safeError(err: unknown): { name: string; code?: string; message: string } {
+  if (!(err instanceof Error)) return { name: typeof err, message: 'non-error thrown' }
+  const { code, syscall } = err as NodeJS.ErrnoException
+  const summary = {
+    name: err.name,
+    ...(typeof code === 'string' ? { code } : {}),
+  }
+  if (typeof syscall === 'string') return { ...summary, message: err.message }
+  return { ...summary, message: typeof code === 'string' ? `${err.name} (${code})` : err.name }
 }
