@@ -28,7 +28,6 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { metadataDatabaseFor } from '../src/airflow/metadata-database.js'
-import type { PidFileRecord } from '../src/runtime/local/local-driver.js'
 import {
   repoRoot,
   startTestControlPlane,
@@ -36,6 +35,7 @@ import {
   waitFor,
   type TestControlPlane,
 } from '../test/support/control-plane.js'
+import { signedFetch } from '../test/support/credentials.js'
 
 const { values: flags } = parseArgs({
   options: { cycles: { type: 'string', default: '10' }, batch: { type: 'string', default: '300' } },
@@ -50,7 +50,7 @@ let id: string
 let db: pg.Client
 
 async function api(method: string, pathname: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${t.cp.endpoint}${pathname}`, {
+  const res = await signedFetch(`${t.cp.endpoint}${pathname}`, {
     method,
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -134,8 +134,8 @@ async function scaleOutLatency(): Promise<number> {
 
 /** Starts `count` Celery workers by hand (airdock's worker command and environment, queue `hand`). */
 async function startHandWorkers(count: number): Promise<ChildProcess[]> {
-  const pidFile = path.join(t.settings.dataDir, 'run', id, 'worker-1.json')
-  const { spec } = JSON.parse(await readFile(pidFile, 'utf8')) as PidFileRecord
+  const spec = t.cp.driver.specOf(id, 'worker-1')
+  if (!spec) throw new Error('worker-1 has no spec')
   const children: ChildProcess[] = []
   for (let i = 1; i <= count; i++) {
     const args = [...spec.args]

@@ -25,6 +25,7 @@ import {
   waitFor,
   type TestControlPlane,
 } from '../test/support/control-plane.js'
+import { signedFetch } from '../test/support/credentials.js'
 
 const args = new Set(process.argv.slice(2))
 const results: { figure: string; value: string; target: string; ratio: string }[] = []
@@ -62,7 +63,7 @@ async function api(
   pathname: string,
   payload?: unknown,
 ): Promise<any> {
-  const res = await fetch(`${t.cp.endpoint}${pathname}`, {
+  const res = await signedFetch(`${t.cp.endpoint}${pathname}`, {
     method,
     headers: { 'content-type': 'application/json' },
     body: payload === undefined ? undefined : JSON.stringify(payload),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make setup: installs everything a fresh machine of this project's kind lacks. Idempotent.
-#   - Debian packages: redis-server (the Celery broker of each Celery environment)
+#   - Debian packages: redis-server (the Celery broker of each Celery environment); for the
+#     tests, chromium (web login in a real browser) and iproute2 (test network namespaces)
 #   - uv (builds Airflow runtimes) from PyPI
 #   - Node packages (npm ci, with the approved install scripts in package.json)
 #   - .tools/venv: the AWS CLI, boto3 and moto's S3-compatible server (tests and the demo)
@@ -16,6 +17,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
   # Debian starts a system-wide Redis on 6379; airdock runs its own per environment.
   ($SUDO systemctl disable --now redis-server >/dev/null 2>&1 || $SUDO service redis-server stop >/dev/null 2>&1) || true
+fi
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} (Debian; used by the tests)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if ! command -v uv >/dev/null 2>&1; then

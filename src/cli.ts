@@ -6,9 +6,16 @@
  *   airdock runtime build [VERSION]    build an Airflow runtime (default: the latest supported)
  *   airdock runtime list               supported versions and whether each is built
  *   airdock status NAME                components, their phases and restarts, ports, log folder
- *   airdock web-login NAME             the Airflow UI link, user name and password
+ *   airdock web-login NAME             a sign-in link to the Airflow UI (CreateWebLoginToken)
+ *   airdock iam …                      users, access keys and policies (administrators)
+ *   airdock kms …                      customer keys for CreateEnvironment's KmsKey
+ *   airdock audit                      the audit trail
  *   airdock stop-all                   stop every process airdock started under the data dir
+ *
+ * Commands that talk to the running control plane sign their requests with the administrator
+ * key in `$AIRDOCK_DATA_DIR/credentials` (or `--credentials FILE --profile P`).
  */
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Command } from 'commander'
 import { RuntimeManager } from './airflow/runtime-manager.js'
@@ -19,11 +26,14 @@ import { createLogger } from './observability/logger.js'
 import { PLATFORM_GROUP } from './platform/postgres-server.js'
 import type { EnvironmentDescription } from './services/environment-service.js'
 import { FORCED_STOP_GRACE_MS } from './reconciler/environment-reconciler.js'
+import { readCredentialsFile, signedFetch } from './iam/signed-fetch.js'
 import { LocalDriver } from './runtime/local/local-driver.js'
+import { SecretBox } from './security/secret-box.js'
 
-const program = new Command('airdock').description(
-  'Managed Workflows for Apache Airflow that you run yourself',
-)
+const program = new Command('airdock')
+  .description('Managed Workflows for Apache Airflow that you run yourself')
+  .option('--credentials <file>', 'AWS credentials file (default: $AIRDOCK_DATA_DIR/credentials)')
+  .option('--profile <name>', 'profile in the credentials file', 'airdock')
 
 program
   .command('start')
@@ -78,15 +88,39 @@ runtime
     }
   })
 
-async function callExtension(pathname: string): Promise<unknown> {
+/**
+ * Calls the running control plane, signed with the credentials file (SigV4).
+ * @throws Error with the API's message for an error answer
+ */
+async function callExtension(pathname: string, method = 'GET', body?: unknown): Promise<unknown> {
   const settings = loadSettings()
-  const res = await fetch(`http://127.0.0.1:${settings.port}${pathname}`)
-  const body: unknown = await res.json()
+  const options = program.opts<{ credentials?: string; profile: string }>()
+  const credentials = await readCredentialsFile(
+    options.credentials ?? path.join(settings.dataDir, 'credentials'),
+    options.profile,
+  )
+  const host = settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host
+  const res = await signedFetch(
+    `http://${host}:${settings.port}${pathname}`,
+    {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    },
+    { credentials, region: settings.region },
+  )
+  const text = await res.text()
+  const json: unknown = text ? JSON.parse(text) : {}
   if (!res.ok) {
-    const message = (body as { message?: string }).message ?? `HTTP ${res.status}`
-    throw new Error(message)
+    const error = json as { message?: string; Message?: string }
+    throw new Error(error.message ?? error.Message ?? `HTTP ${res.status}`)
   }
-  return body
+  return json
+}
+
+/** Prints JSON, indented. */
+function print(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2))
 }
 
 program
@@ -130,18 +164,128 @@ program
 program
   .command('web-login')
   .argument('<name>', 'environment name')
-  .description('how to sign in to the Airflow UI of an environment')
+  .description('a sign-in link to the Airflow UI of an environment (valid 60 s, once)')
   .action(async (name: string) => {
-    const body = (await callExtension(
-      `/airdock/v1/environments/${encodeURIComponent(name)}/web-login`,
-    )) as {
-      url: string
-      localUrl: string
-      username: string
-      password: string
+    const token = (await callExtension(`/webtoken/${encodeURIComponent(name)}`, 'POST')) as {
+      WebToken: string
+      WebServerHostname: string
+      AirflowIdentity: string
     }
-    console.log(`Airflow UI: ${body.url}  (or ${body.localUrl})`)
-    console.log(`user: ${body.username}  password: ${body.password}`)
+    console.log(
+      `http://${token.WebServerHostname}/aws_mwaa/aws-console-sso?login=true#${token.WebToken}`,
+    )
+    console.log(`(valid 60 s, once; Airflow user ${token.AirflowIdentity})`)
+  })
+
+const iam = program.command('iam').description('users, access keys and policies')
+iam.command('list-users').action(async () => print(await callExtension('/airdock/v1/iam/users')))
+iam
+  .command('create-user')
+  .argument('<user>')
+  .action(async (user: string) =>
+    print(await callExtension(`/airdock/v1/iam/users/${encodeURIComponent(user)}`, 'PUT')),
+  )
+iam
+  .command('delete-user')
+  .argument('<user>')
+  .action(async (user: string) => {
+    await callExtension(`/airdock/v1/iam/users/${encodeURIComponent(user)}`, 'DELETE')
+  })
+iam
+  .command('put-user-policy')
+  .argument('<user>')
+  .argument('<policy-name>')
+  .argument('<policy-document>', 'IAM policy JSON, or file://PATH')
+  .action(async (user: string, policyName: string, document: string) => {
+    const text = document.startsWith('file://')
+      ? await readFile(document.slice('file://'.length), 'utf8')
+      : document
+    await callExtension(
+      `/airdock/v1/iam/users/${encodeURIComponent(user)}/policies/${encodeURIComponent(policyName)}`,
+      'PUT',
+      JSON.parse(text),
+    )
+  })
+iam
+  .command('delete-user-policy')
+  .argument('<user>')
+  .argument('<policy-name>')
+  .action(async (user: string, policyName: string) => {
+    await callExtension(
+      `/airdock/v1/iam/users/${encodeURIComponent(user)}/policies/${encodeURIComponent(policyName)}`,
+      'DELETE',
+    )
+  })
+iam
+  .command('create-access-key')
+  .argument('<user>')
+  .description('prints the new key; the secret is shown only now')
+  .action(async (user: string) =>
+    print(
+      await callExtension(`/airdock/v1/iam/users/${encodeURIComponent(user)}/access-keys`, 'POST'),
+    ),
+  )
+iam
+  .command('list-access-keys')
+  .argument('<user>')
+  .action(async (user: string) =>
+    print(await callExtension(`/airdock/v1/iam/users/${encodeURIComponent(user)}/access-keys`)),
+  )
+iam
+  .command('delete-access-key')
+  .argument('<access-key-id>')
+  .action(async (key: string) => {
+    await callExtension(`/airdock/v1/iam/access-keys/${encodeURIComponent(key)}`, 'DELETE')
+  })
+
+const kms = program.command('kms').description("customer keys for CreateEnvironment's KmsKey")
+kms
+  .command('create-key')
+  .option('--description <text>', 'what the key is for')
+  .description('creates a key; use its Arn as KmsKey')
+  .action(async (options: { description?: string }) =>
+    print(
+      await callExtension('/airdock/v1/kms/keys', 'POST', {
+        ...(options.description ? { Description: options.description } : {}),
+      }),
+    ),
+  )
+kms.command('list-keys').action(async () => print(await callExtension('/airdock/v1/kms/keys')))
+kms
+  .command('delete-key')
+  .argument('<key-id-or-arn>')
+  .description('deletes a key at once: secrets sealed under it can no longer be read')
+  .action(async (key: string) => {
+    await callExtension(`/airdock/v1/kms/keys/${encodeURIComponent(key)}`, 'DELETE')
+  })
+
+program
+  .command('audit')
+  .description('the audit trail: every change and token issued, oldest first')
+  .option('--max-results <n>', 'newest N records', '100')
+  .option('--since <iso-time>', 'only records since then')
+  .option('--json', 'print JSON')
+  .action(async (options: { maxResults: string; since?: string; json?: boolean }) => {
+    const query = new URLSearchParams({ MaxResults: options.maxResults })
+    if (options.since) query.set('Since', options.since)
+    const body = (await callExtension(`/airdock/v1/audit?${query.toString()}`)) as {
+      Events: Record<string, string>[]
+    }
+    if (options.json) return print(body)
+    for (const e of body.Events) {
+      console.log(
+        [
+          e.Time,
+          e.Principal,
+          e.Action,
+          e.Resource,
+          e.SourceAddress,
+          e.Result,
+          e.ErrorCode ?? '',
+          e.RequestId,
+        ].join('\t'),
+      )
+    }
   })
 
 program
@@ -151,10 +295,12 @@ program
   )
   .action(async () => {
     const settings = loadSettings()
+    const secretBox = await SecretBox.openOrCreate(path.join(settings.dataDir, 'master.key'))
     const driver = await LocalDriver.open({
       runDir: path.join(settings.dataDir, 'run'),
       logger: createLogger('warn'),
       restartExited: false,
+      specCodec: secretBox.stringCodec(),
     })
     const groups = driver.groups()
     // Like DeleteEnvironment: draining workers get a few seconds, not their hours-long drain.

@@ -20,7 +20,11 @@ import {
 } from './platform/postgres-server.js'
 import { EnvironmentReconciler } from './reconciler/environment-reconciler.js'
 import { LocalDriver } from './runtime/local/local-driver.js'
+import { IdentityService } from './iam/identity-service.js'
+import { LoginTokens } from './iam/login-tokens.js'
+import { KeyRing } from './security/key-ring.js'
 import { SecretBox } from './security/secret-box.js'
+import { AccessStore } from './store/access-store.js'
 import { EnvironmentService } from './services/environment-service.js'
 import { EnvironmentStore } from './store/environment-store.js'
 import { FsObjectStore } from './storage/fs-object-store.js'
@@ -30,7 +34,7 @@ import { S3ObjectStore } from './storage/s3-object-store.js'
 /** A running control plane. */
 export interface ControlPlane {
   settings: Settings
-  /** `http://127.0.0.1:<port>`: the MWAA endpoint. */
+  /** `http://<AIRDOCK_HOST, 127.0.0.1 for a wildcard>:<port>`: the MWAA endpoint. */
   endpoint: string
   service: EnvironmentService
   reconciler: EnvironmentReconciler
@@ -47,6 +51,14 @@ export interface ControlPlane {
    *   (default: `settings.stopOnExit`); otherwise they keep running and are adopted next start
    */
   stop(options?: { stopComponents?: boolean }): Promise<void>
+}
+
+/** Largest request header section accepted, in bytes (larger → 431 from Node's HTTP server). */
+const MAX_HEADER_BYTES = 16 * 1024
+
+/** The address to reach a server listening on `host` from this machine. */
+function loopbackFor(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
 }
 
 /** Thrown when a required outside program (redis-server, uv) is missing. */
@@ -71,10 +83,20 @@ export async function startControlPlane(
   const uv = findExecutable(settings.uv, settings.hostPath)
   if (!uv) throw new MissingProgramError(`${settings.uv} was not found on PATH; run \`make setup\``)
 
-  const secretBox = await SecretBox.openOrCreate(path.join(settings.dataDir, 'master.key'))
+  const masterKeyFile = path.join(settings.dataDir, 'master.key')
+  const secretBox = await SecretBox.openOrCreate(masterKeyFile)
+  const keyRing = await KeyRing.open({
+    dir: path.join(settings.dataDir, 'kms'),
+    masterKeyFile,
+    region: settings.region,
+    accountId: settings.accountId,
+    aws: settings.kms,
+  })
   const driver = await LocalDriver.open({
     runDir: path.join(settings.dataDir, 'run'),
     logger: log.child({ part: 'driver' }),
+    // Component specs hold secrets in their env: their pid files keep them sealed.
+    specCodec: secretBox.stringCodec(),
   })
   const postgres = settings.databaseUrl
     ? externalPostgres(settings.databaseUrl)
@@ -85,7 +107,22 @@ export async function startControlPlane(
         secretBox,
         logger: log,
       })
-  const store = await EnvironmentStore.open(postgres.controlPlaneUrl)
+  const store = await EnvironmentStore.open(postgres.controlPlaneUrl, secretBox)
+  const accessStore = AccessStore.open(postgres.controlPlaneUrl)
+  const masterSealer = {
+    sealJson: (value: unknown) => keyRing.sealJson(value),
+    openJson: <T>(sealed: string) => keyRing.openJson<T>(sealed),
+  }
+  const identity = new IdentityService({
+    store: accessStore,
+    sealer: masterSealer,
+    region: settings.region,
+    accountId: settings.accountId,
+    credentialsFile: path.join(settings.dataDir, 'credentials'),
+    logger: log.child({ part: 'iam' }),
+  })
+  await identity.bootstrap()
+  const loginTokens = await LoginTokens.open(accessStore, masterSealer)
   const runtimes = new RuntimeManager({
     runtimeDir: settings.runtimeDir,
     python: settings.python,
@@ -101,7 +138,7 @@ export async function startControlPlane(
     store,
     driver,
     runtimes,
-    secretBox,
+    keyRing,
     objectStore,
     postgres,
     logger: log,
@@ -111,6 +148,9 @@ export async function startControlPlane(
     hostPath: settings.hostPath,
     passThroughEnv: settings.passThroughEnv,
     redisServer,
+    privateAddress: settings.privateAddress,
+    publicAddress: settings.publicAddress,
+    controlPlaneUrl: `http://${loopbackFor(settings.host)}:${settings.port}`,
     dagSyncIntervalMs: settings.dagSyncIntervalMs,
     resyncIntervalMs: settings.resyncIntervalMs,
     deletedRetentionMs: settings.deletedRetentionMs,
@@ -136,23 +176,33 @@ export async function startControlPlane(
     componentPortBase: settings.componentPortBase,
     deletedRetentionMs: settings.deletedRetentionMs,
     environmentsDir: path.join(settings.dataDir, 'environments'),
+    loginTokens,
+    invokeRestApiRatePerSecond: settings.invokeRestApiRatePerSecond,
+    keyRing,
   })
   const app = createApiApp({
     service,
     region: settings.region,
     accountId: settings.accountId,
     logger: log.child({ part: 'api' }),
+    access: { identity, store: accessStore },
   })
-  registerExtensions(app, service)
+  registerExtensions(app, { service, identity, accessStore, keyRing })
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: settings.port }, () =>
-      resolve(s),
+    const s = serve(
+      {
+        fetch: app.fetch,
+        hostname: settings.host,
+        port: settings.port,
+        serverOptions: { maxHeaderSize: MAX_HEADER_BYTES },
+      },
+      () => resolve(s),
     )
     s.once('error', reject)
   })
   await reconciler.start()
   autoscaler.start()
-  const endpoint = `http://127.0.0.1:${settings.port}`
+  const endpoint = `http://${loopbackFor(settings.host)}:${settings.port}`
   log.info({ endpoint, dataDir: settings.dataDir }, 'airdock ready')
 
   let stopped = false
@@ -176,6 +226,8 @@ export async function startControlPlane(
       await autoscaler.close()
       await reconciler.close({ stopComponents })
       await store.close()
+      await accessStore.close()
+      keyRing.close()
       await driver.close({ stopProcesses: stopComponents })
       log.info({ stopComponents }, 'airdock stopped')
     },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { sampleSpec } from '../../test/support/sample-spec.js'
 import { describe, expect, it } from 'vitest'
 import { ENVIRONMENT_CLASSES } from '../domain/environment-classes.js'
@@ -37,7 +38,6 @@ function input(s: EnvironmentSpec, workerCount = s.minWorkers): PlanInput {
       apiSecretKey: 'api',
       databasePassword: 'db pass/with:chars',
       brokerPassword: 'broker-secret-xyz',
-      adminPassword: 'admin',
     },
     database: { host: '127.0.0.1', port: 8732, name: 'airflow_abc123', user: 'airflow_abc123' },
     workers: Array.from({ length: workerCount }, (_, i) => i + 1),
@@ -96,7 +96,10 @@ describe('planComponents per environment class', () => {
       const broker = plan.find((c) => c.name === 'broker-1')!
       expect(broker.args).toEqual(['/data/environments/abc123/broker/redis.conf'])
       expect(broker.args.join(' ')).not.toContain('broker-secret-xyz')
-      expect(brokerConfig(input(s, 2))).toContain('requirepass broker-secret-xyz')
+      const config = brokerConfig(input(s, 2))
+      expect(config).not.toContain('broker-secret-xyz')
+      const digest = createHash('sha256').update('broker-secret-xyz').digest('hex')
+      expect(config).toContain(`user default on #${digest} ~* &* +@all`)
       const worker = plan.find((c) => c.name === 'worker-1')!
       expect(worker.args).toEqual(
         expect.arrayContaining(['celery', 'worker', '--concurrency', String(cls.tasksPerWorker)]),

@@ -39,7 +39,7 @@ export interface EnvironmentLayout {
   passwordsFile: string
   /** Broker data folder (Redis `dir`). */
   brokerDir: string
-  /** The broker's Redis configuration file (holds its password; mode 0600). */
+  /** The broker's Redis configuration file (holds its password's SHA-256; mode 0600). */
   brokerConfigFile: string
   /** The running api-servers, as the gateway process reads them. */
   gatewayUpstreamsFile: string
@@ -87,10 +87,8 @@ export interface EnvironmentSecrets {
   apiSecretKey: string
   /** Password of the environment's database role. */
   databasePassword: string
-  /** Password of the broker (Redis `requirepass`). */
+  /** Password of the broker (its SHA-256 is the Redis ACL password). */
   brokerPassword: string
-  /** Password of the environment's `admin` Airflow user. */
-  adminPassword: string
 }
 
 /** Loopback ports an environment owns (a block of 16, see `portsForBlock`). */
@@ -331,7 +329,8 @@ function airflowComponent(
 
 /**
  * The broker's Redis configuration (written to `layout.brokerConfigFile`, mode 0600, by the
- * reconciler): loopback only, the environment's port and password, append-only persistence so
+ * reconciler): loopback only, the environment's port, an ACL user whose password is given by
+ * its SHA-256 (so no clear password is on disk), append-only persistence so
  * queued tasks survive a broker restart.
  */
 export function brokerConfig(input: PlanInput): string {
@@ -342,7 +341,8 @@ export function brokerConfig(input: PlanInput): string {
     'appendonly yes',
     'save ""',
     'protected-mode yes',
-    `requirepass ${input.secrets.brokerPassword}`,
+    // Redis ACL with the password's SHA-256, so the file never holds the password itself.
+    `user default on #${createHash('sha256').update(input.secrets.brokerPassword).digest('hex')} ~* &* +@all`,
     '',
   ].join('\n')
 }

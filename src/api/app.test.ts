@@ -20,6 +20,11 @@ import type {
   InvokeRestApiResult,
   UpdateEnvironmentRequest,
 } from '../services/environment-service-port.js'
+import { ADMINISTRATOR_POLICY, IdentityService, type Principal } from '../iam/identity-service.js'
+import { parsePolicyDocument } from '../iam/policy.js'
+import { createLogger } from '../observability/logger.js'
+import type { AuditEvent } from '../store/access-store.js'
+import type { AccessIdentity } from './access.js'
 import { createApiApp } from './app.js'
 import { INTERNAL_ERROR_MESSAGE } from './error-mapper.js'
 import { environmentArn } from './wire.js'
@@ -91,10 +96,49 @@ class RecordingService implements EnvironmentServicePort {
     return Promise.resolve({ team: 'data', 'cost-center': '7' })
   }
 
-  invokeRestApi(request: InvokeRestApiRequest): Promise<InvokeRestApiResult> {
-    this.record('invokeRestApi', [request])
+  invokeRestApi(request: InvokeRestApiRequest, role?: string): Promise<InvokeRestApiResult> {
+    this.record('invokeRestApi', role === 'Admin' ? [request] : [request, role])
     return Promise.resolve({ restApiStatusCode: 200, restApiResponse: { total_entries: 0 } })
   }
+
+  createWebLoginToken(name: string, role: string, principal: string) {
+    this.record('createWebLoginToken', [name, role, principal])
+    return Promise.resolve({
+      WebToken: 'token',
+      WebServerHostname: 'localhost:8790',
+      IamIdentity: 'user/admin',
+      AirflowIdentity: 'user/admin',
+    })
+  }
+
+  createCliToken(name: string, principal: string) {
+    this.record('createCliToken', [name, principal])
+    return Promise.resolve({ CliToken: 'token', WebServerHostname: 'localhost:8790' })
+  }
+}
+
+/**
+ * The real identity service's authorization (IAM policy evaluation) with authentication
+ * replaced by a fixed caller: these tests are about the API's shapes; SigV4 is tested against
+ * real clients in the integration tests.
+ */
+function identityWith(policy: unknown): AccessIdentity {
+  const identity = new IdentityService({
+    store: undefined as never,
+    sealer: undefined as never,
+    region: REGION,
+    accountId: ACCOUNT,
+    credentialsFile: '',
+    logger: createLogger('silent'),
+  })
+  const principal: Principal = {
+    userName: 'tester',
+    arn: `arn:aws:iam::${ACCOUNT}:user/tester`,
+    accessKeyId: 'AKIATESTTESTTESTTEST',
+    policies: [parsePolicyDocument(policy)],
+  }
+  identity.authenticate = () => Promise.resolve(principal)
+  return identity
 }
 
 function sampleView(name: string): EnvironmentView {
@@ -146,11 +190,21 @@ function build(maxBodyBytes?: number): Hono {
       error: (obj, msg) => logs.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
     },
     ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+    access: {
+      identity: identityWith(callerPolicy),
+      store: { appendAudit: (event) => Promise.resolve(void audits.push(event)) },
+    },
   })
 }
 
+/** The test caller's IAM policy (administrator unless a test says otherwise). */
+let callerPolicy: unknown
+let audits: AuditEvent[]
+
 beforeEach(() => {
   service = new RecordingService()
+  callerPolicy = ADMINISTRATOR_POLICY
+  audits = []
   logs = []
   app = build()
 })
@@ -537,5 +591,75 @@ describe('errors', () => {
         obj: expect.objectContaining({ requestId: idA, method: 'GET', status: 200 }) as unknown,
       }),
     )
+  })
+})
+
+describe('access control', () => {
+  const readOnly = {
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: ['airflow:Get*', 'airflow:List*'], Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: 'airflow:CreateWebLoginToken',
+        Resource: `arn:aws:airflow:${REGION}:${ACCOUNT}:role/MyEnv/Viewer`,
+      },
+    ],
+  }
+
+  it('refuses what the policy does not allow before the service is called, and audits it', async () => {
+    callerPolicy = readOnly
+    app = build()
+    const res = await send('PUT', '/environments/MyEnv', CREATE_BODY)
+    expect(res.status).toBe(403)
+    expect(res.headers.get('x-amzn-ErrorType')).toBe('AccessDeniedException')
+    expect((res.json as { Message: string }).Message).toContain(
+      `airflow:CreateEnvironment on resource: ${ARN}`,
+    )
+    expect(service.calls).toEqual([])
+    expect((await send('GET', '/environments/MyEnv')).status).toBe(200)
+    expect(audits).toEqual([
+      expect.objectContaining({
+        principal: `arn:aws:iam::${ACCOUNT}:user/tester`,
+        action: 'airflow:CreateEnvironment',
+        resource: ARN,
+        result: 'Failure',
+        errorCode: 'AccessDeniedException',
+        requestId: expect.stringMatching(UUID),
+      }),
+    ])
+  })
+
+  it('issues a web login token for the highest role the policy allows, and none for InvokeRestApi', async () => {
+    callerPolicy = readOnly
+    app = build()
+    expect((await send('POST', '/webtoken/MyEnv')).status).toBe(200)
+    expect(service.calls).toEqual([
+      {
+        method: 'createWebLoginToken',
+        args: ['MyEnv', 'Viewer', `arn:aws:iam::${ACCOUNT}:user/tester`],
+      },
+    ])
+    expect((await send('POST', '/webtoken/OtherEnv')).status).toBe(403)
+    expect((await send('POST', '/restapi/MyEnv', { Path: '/dags', Method: 'GET' })).status).toBe(
+      403,
+    )
+    expect(audits.map((a) => [a.action, a.result])).toEqual([
+      ['airflow:CreateWebLoginToken', 'Success'],
+      ['airflow:CreateWebLoginToken', 'Failure'],
+      ['airflow:InvokeRestApi', 'Failure'],
+    ])
+  })
+
+  it('lets an explicit Deny win over an Allow', async () => {
+    callerPolicy = {
+      Statement: [
+        { Effect: 'Allow', Action: 'airflow:*', Resource: '*' },
+        { Effect: 'Deny', Action: 'airflow:DeleteEnvironment', Resource: ARN },
+      ],
+    }
+    app = build()
+    expect((await send('DELETE', '/environments/MyEnv')).status).toBe(403)
+    expect((await send('DELETE', '/environments/Other')).status).toBe(200)
   })
 })

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { Hono, type Context } from 'hono'
 import type { BlankEnv } from 'hono/types'
 import { bodyLimit } from 'hono/body-limit'
-import { ControlPlaneError, ValidationError } from '../domain/errors.js'
+import { AccessDeniedError, ControlPlaneError, ValidationError } from '../domain/errors.js'
 import {
   validateCreateEnvironment,
   validateEnvironmentArn,
@@ -22,6 +22,8 @@ import {
   validateUpdateEnvironment,
 } from '../domain/validation.js'
 import type { EnvironmentServicePort } from '../services/environment-service-port.js'
+import type { AccessStore } from '../store/access-store.js'
+import { accessMiddleware, auditMiddleware, principalOf, type AccessIdentity } from './access.js'
 import { toErrorResponse } from './error-mapper.js'
 import {
   fromWire,
@@ -51,6 +53,12 @@ export interface ApiAppOptions {
   logger: ApiLogger
   /** Largest request body accepted, in bytes (default 1 MiB); larger → 400 ValidationException. */
   maxBodyBytes?: number
+  /**
+   * Access control: SigV4 authentication, IAM authorization and the audit trail of every
+   * request. `startControlPlane` always passes it; without it (unit tests of other layers)
+   * nothing is authenticated and the token and role operations answer AccessDeniedException.
+   */
+  access?: { identity: AccessIdentity; store: Pick<AccessStore, 'appendAudit'> }
 }
 
 /**
@@ -77,6 +85,11 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
  * | UntagResource | `DELETE /tags/{ResourceArn}?tagKeys=…&tagKeys=…` | `{}` |
  * | ListTagsForResource | `GET /tags/{ResourceArn}` | `{Tags}` |
  * | InvokeRestApi | `POST /restapi/{Name}` | `{RestApiStatusCode, RestApiResponse}` |
+ * | CreateWebLoginToken | `POST /webtoken/{Name}` | `{WebToken, WebServerHostname, IamIdentity, AirflowIdentity}` |
+ * | CreateCliToken | `POST /clitoken/{Name}` | `{CliToken, WebServerHostname}` |
+ *
+ * With `access`, every request is authenticated (SigV4) and authorized before its handler runs
+ * (`access.ts`), and requests that change something or issue a token are audited.
  *
  * Path labels are percent-decoded exactly once from the raw URL (SDKs send
  * `arn%3Aaws%3Aairflow%3A…%2FMyEnv`). Errors become MWAA error responses
@@ -108,6 +121,16 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     )
   })
 
+  const access = options.access
+  const accessOptions = access && {
+    ...access,
+    region,
+    accountId,
+    requestIdOf: (c: Context) => requestIds.get(c) ?? 'unknown',
+    logger,
+  }
+  if (accessOptions) app.use('*', auditMiddleware(accessOptions))
+
   app.use(
     '*',
     bodyLimit({
@@ -117,6 +140,14 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
       },
     }),
   )
+
+  if (accessOptions) app.use('*', accessMiddleware(accessOptions))
+
+  /** The highest Airflow role the caller may use on environment `name` for `action`. */
+  const roleFor = (c: Context, action: string, name: string) => {
+    if (!access) throw new AccessDeniedError('Access control is not configured.')
+    return access.identity.highestRole(principalOf(c), action, name)
+  }
 
   app.put('/environments/:name', async (c) => {
     const request = validateCreateEnvironment(pathLabel(c, 1), await jsonBody(c))
@@ -173,7 +204,20 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
 
   app.post('/restapi/:name', async (c) => {
     const request = validateInvokeRestApi(pathLabel(c, 1), await jsonBody(c))
-    return c.json(toWireInvokeRestApiOutput(await service.invokeRestApi(request)))
+    const role = roleFor(c, 'airflow:InvokeRestApi', request.name)
+    return c.json(toWireInvokeRestApiOutput(await service.invokeRestApi(request, role)))
+  })
+
+  app.post('/webtoken/:name', async (c) => {
+    const name = validateEnvironmentName(pathLabel(c, 1))
+    const role = roleFor(c, 'airflow:CreateWebLoginToken', name)
+    return c.json(await service.createWebLoginToken(name, role, principalOf(c).arn))
+  })
+
+  app.post('/clitoken/:name', async (c) => {
+    const name = validateEnvironmentName(pathLabel(c, 1))
+    if (!access) throw new AccessDeniedError('Access control is not configured.')
+    return c.json(await service.createCliToken(name, principalOf(c).arn))
   })
 
   app.notFound((c) => {
@@ -218,7 +262,7 @@ function pathLabel(c: Context, index: number): string {
  * members, some clients send nothing).
  * @throws ValidationError when the body is not valid JSON
  */
-async function jsonBody(c: Context): Promise<unknown> {
+export async function jsonBody(c: Context): Promise<unknown> {
   const text = await c.req.text()
   if (text.trim() === '') return {}
   try {

@@ -15,8 +15,22 @@ const bool = z
 const schema = z.object({
   /** Where airdock keeps its state: PostgreSQL data, environments, buckets, logs. */
   AIRDOCK_DATA_DIR: z.string().min(1).default('./.airdock'),
-  /** Port of the MWAA API (listening on 127.0.0.1 only until access control lands). */
+  /** Port of the MWAA API. */
   AIRDOCK_PORT: intFrom(1, 65535).default(8780),
+  /** Address the MWAA API listens on; every call is SigV4-authenticated, so it may be `0.0.0.0`. */
+  AIRDOCK_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Address a PUBLIC_ONLY environment's web server (gateway) also listens on. */
+  AIRDOCK_PUBLIC_ADDRESS: z.string().min(1).default('0.0.0.0'),
+  /** Address every environment's web server (gateway) listens on; PRIVATE_ONLY ones only here. */
+  AIRDOCK_PRIVATE_ADDRESS: z.string().min(1).default('127.0.0.1'),
+  /** InvokeRestApi requests allowed per second per environment (MWAA's default: 10). */
+  AIRDOCK_INVOKE_REST_API_RATE_PER_SECOND: intFrom(1, 10_000).default(10),
+  /** AWS KMS endpoint for `KmsKey`s that are real KMS keys (default: the region's AWS endpoint). */
+  AIRDOCK_KMS_ENDPOINT: z.string().url().optional(),
+  /** Access key for AWS KMS (default: the AWS SDK's credential chain). */
+  AIRDOCK_KMS_ACCESS_KEY_ID: z.string().optional(),
+  /** Secret key for AWS KMS. */
+  AIRDOCK_KMS_SECRET_ACCESS_KEY: z.string().optional(),
   /** Region used in ARNs and the SigV4 scope. */
   AIRDOCK_REGION: z
     .string()
@@ -73,6 +87,11 @@ const schema = z.object({
 export interface Settings {
   dataDir: string
   port: number
+  host: string
+  publicAddress: string
+  privateAddress: string
+  invokeRestApiRatePerSecond: number
+  kms: { endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string } }
   region: string
   accountId: string
   databaseUrl?: string
@@ -130,6 +149,21 @@ export function loadSettings(
   return {
     dataDir,
     port: s.AIRDOCK_PORT,
+    host: s.AIRDOCK_HOST,
+    publicAddress: s.AIRDOCK_PUBLIC_ADDRESS,
+    privateAddress: s.AIRDOCK_PRIVATE_ADDRESS,
+    invokeRestApiRatePerSecond: s.AIRDOCK_INVOKE_REST_API_RATE_PER_SECOND,
+    kms: {
+      ...(s.AIRDOCK_KMS_ENDPOINT ? { endpoint: s.AIRDOCK_KMS_ENDPOINT } : {}),
+      ...(s.AIRDOCK_KMS_ACCESS_KEY_ID && s.AIRDOCK_KMS_SECRET_ACCESS_KEY
+        ? {
+            credentials: {
+              accessKeyId: s.AIRDOCK_KMS_ACCESS_KEY_ID,
+              secretAccessKey: s.AIRDOCK_KMS_SECRET_ACCESS_KEY,
+            },
+          }
+        : {}),
+    },
     region: s.AIRDOCK_REGION,
     accountId: s.AIRDOCK_ACCOUNT_ID,
     databaseUrl: s.AIRDOCK_DATABASE_URL,

@@ -83,3 +83,12 @@ export function coerceError(value: unknown): Error {
   if (value instanceof Error) return value
   return new Error(typeof value === 'string' ? value : JSON.stringify(value))
 }
+
+/**
+ * `ThrottlingException` (429): the caller exceeded a rate limit (InvokeRestApi: MWAA's default
+ * 10 requests per second per environment, reference §1.4). SDKs retry it with backoff.
+ */
+export class ThrottlingError extends ControlPlaneError {
+  readonly code = 'ThrottlingException'
+  readonly httpStatus = 429
+}

@@ -18,8 +18,14 @@ const entryArgs = here.endsWith('.ts')
 
 /** Inputs of the gateway's spec. */
 export interface GatewayComponentInput {
-  /** Loopback port of `WebserverUrl`. */
+  /** Port of `WebserverUrl`. */
   port: number
+  /** Addresses to listen on (`gatewayListenAddresses`). */
+  hosts: string[]
+  /** The control plane's base URL, which checks web login and CLI tokens. */
+  controlPlaneUrl: string
+  /** The environment's name. */
+  environment: string
   /** File the reconciler writes the api-server list to. */
   upstreamsFile: string
   /** Where the process's output goes. */
@@ -38,12 +44,15 @@ export function gatewayComponentSpec(input: GatewayComponentInput): ComponentSpe
     command: process.execPath,
     args: [
       ...entryArgs,
-      '--host',
-      '127.0.0.1',
+      ...input.hosts.flatMap((host) => ['--host', host]),
       '--port',
       String(input.port),
       '--upstreams',
       input.upstreamsFile,
+      '--control-plane',
+      input.controlPlaneUrl,
+      '--environment',
+      input.environment,
     ],
     env: { PATH: input.hostPath, NODE_ENV: 'production' },
     cwd: packageRoot,

@@ -2,7 +2,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLogger } from '../observability/logger.js'
-import { Gateway } from './gateway.js'
+import { Gateway, gatewayListenAddresses } from './gateway.js'
 
 const servers: http.Server[] = []
 let gateway: Gateway | undefined
@@ -31,7 +31,7 @@ async function upstream(name: string): Promise<{ port: number; server: http.Serv
 
 async function startGateway(maxBufferedBodyBytes?: number): Promise<Gateway> {
   gateway = await Gateway.start({
-    host: '127.0.0.1',
+    hosts: ['127.0.0.1'],
     port: 0,
     logger: createLogger('silent'),
     ...(maxBufferedBodyBytes ? { maxBufferedBodyBytes } : {}),
@@ -102,5 +102,127 @@ describe('Gateway', () => {
       body: 'x'.repeat(4096),
     })
     expect(res.status).toBe(413)
+  })
+})
+
+describe('Gateway MWAA routes', () => {
+  /** A stand-in for the control plane's token routes that records what it was asked. */
+  async function controlPlane(): Promise<{
+    url: string
+    calls: { url: string; body: string; auth?: string }[]
+  }> {
+    const calls: { url: string; body: string; auth?: string }[] = []
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString()
+        calls.push({
+          url: req.url ?? '',
+          body,
+          ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
+        })
+        if (req.url === '/airdock/v1/web-login/env1') {
+          const ok = (JSON.parse(body) as { WebToken: string }).WebToken === 'good-token'
+          res.writeHead(ok ? 200 : 403, { 'content-type': 'application/json' })
+          res.end(
+            JSON.stringify(
+              ok
+                ? { AirflowToken: 'airflow-jwt', MaxAgeSeconds: 600 }
+                : { Message: 'The token has already been used.' },
+            ),
+          )
+          return
+        }
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ stdout: 'b3V0', stderr: '' }))
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    servers.push(server)
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls }
+  }
+
+  async function start(cp: { url: string }): Promise<Gateway> {
+    gateway = await Gateway.start({
+      hosts: ['127.0.0.1'],
+      port: 0,
+      logger: createLogger('silent'),
+      tokenCheck: { controlPlaneUrl: cp.url, environment: 'env1' },
+    })
+    return gateway
+  }
+
+  it('serves the sign-in page, redeems the posted token for the _token cookie, and refuses a bad one', async () => {
+    const cp = await controlPlane()
+    const g = await start(cp)
+    const page = await fetch(`http://127.0.0.1:${g.port}/aws_mwaa/aws-console-sso?login=true`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('action="/pluginsv2/aws_mwaa/login"')
+    const login = await fetch(`http://127.0.0.1:${g.port}/pluginsv2/aws_mwaa/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'token=good-token',
+      redirect: 'manual',
+    })
+    expect(login.status).toBe(302)
+    expect(login.headers.get('location')).toBe('/')
+    expect(login.headers.get('set-cookie')).toMatch(
+      /^_token=airflow-jwt; Path=\/; HttpOnly; SameSite=Lax; Max-Age=600$/,
+    )
+    const bad = await fetch(`http://127.0.0.1:${g.port}/pluginsv2/aws_mwaa/login`, {
+      method: 'POST',
+      body: 'token=<script>',
+      redirect: 'manual',
+    })
+    expect(bad.status).toBe(403)
+    expect(bad.headers.get('set-cookie')).toBeNull()
+    expect(await bad.text()).toContain('already been used')
+    expect(cp.calls.map((c) => c.url)).toEqual([
+      '/airdock/v1/web-login/env1',
+      '/airdock/v1/web-login/env1',
+    ])
+  })
+
+  it('passes CLI calls with their bearer token to the control plane and refuses password sign-in', async () => {
+    const cp = await controlPlane()
+    const g = await start(cp)
+    const a = await upstream('a')
+    g.setUpstreams([{ host: '127.0.0.1', port: a.port }])
+    const res = await fetch(`http://127.0.0.1:${g.port}/aws_mwaa/cli`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer cli-token', 'content-type': 'text/plain' },
+      body: 'dags list',
+    })
+    expect(await res.json()).toEqual({ stdout: 'b3V0', stderr: '' })
+    expect(cp.calls).toEqual([
+      { url: '/airdock/v1/cli/env1', body: 'dags list', auth: 'Bearer cli-token' },
+    ])
+    for (const path of ['/auth/token', '/auth/token/cli', '/auth/token/login']) {
+      const refused = await fetch(`http://127.0.0.1:${g.port}${path}`, {
+        method: path.endsWith('login') ? 'GET' : 'POST',
+        body: path.endsWith('login') ? undefined : '{}',
+      })
+      expect(refused.status).toBe(403)
+    }
+    expect((await fetch(`http://127.0.0.1:${g.port}/auth/login`)).status).toBe(401)
+    // Everything else still reaches Airflow.
+    expect(
+      (await fetch(`http://127.0.0.1:${g.port}/api/v2/version`)).headers.get('x-upstream'),
+    ).toBe('a')
+  })
+
+  it('listens where WebserverAccessMode says', () => {
+    expect(gatewayListenAddresses('PRIVATE_ONLY', '127.0.0.1', '10.0.0.1')).toEqual(['127.0.0.1'])
+    expect(gatewayListenAddresses('PUBLIC_ONLY', '127.0.0.1', '10.0.0.1')).toEqual([
+      '127.0.0.1',
+      '10.0.0.1',
+    ])
+    expect(gatewayListenAddresses('PRIVATE_ONLY', '10.1.0.1', '10.0.0.1')).toEqual([
+      '127.0.0.1',
+      '10.1.0.1',
+    ])
+    expect(gatewayListenAddresses('PUBLIC_ONLY', '127.0.0.1', '0.0.0.0')).toEqual(['0.0.0.0'])
+    expect(gatewayListenAddresses('PRIVATE_ONLY', '127.0.0.1', '0.0.0.0')).toEqual(['127.0.0.1'])
   })
 })

@@ -52,10 +52,11 @@ import {
   gatewayComponentSpec,
   writeUpstreams,
 } from '../gateway/gateway-component.js'
+import { gatewayListenAddresses } from '../gateway/gateway.js'
 import type { Logger } from '../observability/logger.js'
 import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server.js'
 import { hashComponentSpec, type ComponentState, type Driver } from '../runtime/driver.js'
-import type { SecretBox } from '../security/secret-box.js'
+import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
 import type { EnvironmentStore } from '../store/environment-store.js'
 import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
@@ -68,7 +69,14 @@ export interface ReconcilerOptions {
   store: EnvironmentStore
   driver: Driver
   runtimes: RuntimeManager
-  secretBox: SecretBox
+  /** Address every gateway listens on (`AIRDOCK_PRIVATE_ADDRESS`). */
+  privateAddress: string
+  /** Address PUBLIC_ONLY gateways also listen on (`AIRDOCK_PUBLIC_ADDRESS`). */
+  publicAddress: string
+  /** Where gateways reach the control plane to check tokens. */
+  controlPlaneUrl: string
+  /** Seals environment secrets under the environment's `KmsKey` (or the master key). */
+  keyRing: KeyRing
   objectStore: ObjectStore
   postgres: PostgresServer
   logger: Logger
@@ -108,6 +116,9 @@ const SCHEDULER_WARMUP_MS = 15_000
 /** Requeue period while an environment is converging, in ms. */
 const CONVERGING_REQUEUE_MS = 1_000
 
+/** Largest stdout or stderr the CLI endpoint returns, in bytes (MWAA's 6 MB response cap). */
+const CLI_OUTPUT_CAP_BYTES = 6 * 1024 * 1024
+
 /** Generates the per-environment secrets (once; they are sealed before being stored). */
 function generateSecrets(): EnvironmentSecrets {
   return {
@@ -116,7 +127,6 @@ function generateSecrets(): EnvironmentSecrets {
     apiSecretKey: randomBytes(32).toString('base64url'),
     databasePassword: randomBytes(24).toString('base64url'),
     brokerPassword: randomBytes(24).toString('base64url'),
-    adminPassword: randomBytes(12).toString('base64url'),
   }
 }
 
@@ -196,10 +206,85 @@ export class EnvironmentReconciler {
     }
   }
 
-  /** Opens an environment's secrets. */
+  /**
+   * Runs `airflow <argv>` in an environment's configuration (the CLI endpoint), without a
+   * shell. The caller has checked `argv` against MWAA's allow-list.
+   * @param timeoutMs - the command is killed (SIGKILL to its group) after this long
+   * @returns its exit code and output (each capped at 6 MB)
+   * @throws Error when the environment's runtime or secrets are not there yet
+   */
+  async runAirflowCli(
+    record: EnvironmentRecord,
+    argv: string[],
+    timeoutMs: number,
+  ): Promise<{ code: number | null; stdout: Buffer; stderr: Buffer }> {
+    const runtime = await this.options.runtimes.find(record.spec.airflowVersion)
+    const secrets = await this.secretsFor(record)
+    if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
+    const layout = environmentLayout(this.options.environmentsDir, record.id)
+    const { command, env } = migrateCommand(this.planInput(record, layout, runtime, secrets))
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, argv, {
+        env,
+        cwd: layout.homeDir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      })
+      const out: Buffer[] = []
+      const err: Buffer[] = []
+      const cap = (chunks: Buffer[]) => (chunk: Buffer) => {
+        if (chunks.reduce((n, c) => n + c.length, 0) < CLI_OUTPUT_CAP_BYTES) chunks.push(chunk)
+      }
+      child.stdout.on('data', cap(out))
+      child.stderr.on('data', cap(err))
+      const timer = setTimeout(() => {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL')
+      }, timeoutMs)
+      child.on('error', (e) => {
+        clearTimeout(timer)
+        reject(e)
+      })
+      child.on('close', (code) => {
+        clearTimeout(timer)
+        resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) })
+      })
+    })
+  }
+
+  /** Everything the planner needs for `record` with these runtime and secrets. */
+  private planInput(
+    record: EnvironmentRecord,
+    layout: EnvironmentLayout,
+    runtime: Runtime,
+    secrets: EnvironmentSecrets,
+  ): PlanInput {
+    const db = metadataDatabaseFor(record.id)
+    return {
+      environmentName: record.name,
+      environmentId: record.id,
+      spec: record.spec,
+      layout,
+      runtime,
+      ports: portsForBlock(this.options.componentPortBase, record.portBlock),
+      secrets,
+      database: { host: this.options.postgres.host, port: this.options.postgres.port, ...db },
+      workers: [],
+      webservers: desiredWebserverCount(record.spec, record.scaling),
+      workerDrainTimeoutMs: this.options.workerDrainTimeoutMs,
+      hostPath: this.options.hostPath,
+      passThroughEnv: this.options.passThroughEnv,
+      region: this.options.region,
+      redisServer: this.options.redisServer,
+    }
+  }
+
+  /**
+   * Opens an environment's secrets.
+   * @throws KeyUnavailableError when the KMS key that sealed them was deleted or disabled
+   */
   async secretsFor(record: EnvironmentRecord): Promise<EnvironmentSecrets | undefined> {
     const sealed = await this.options.store.getSealedSecrets(record.name)
-    return sealed ? this.options.secretBox.openJson<EnvironmentSecrets>(sealed) : undefined
+    return sealed ? this.options.keyRing.openJson<EnvironmentSecrets>(sealed) : undefined
   }
 
   private async resync(): Promise<void> {
@@ -250,7 +335,8 @@ export class EnvironmentReconciler {
       await this.options.store.writeObservation(name, {
         ...record.observation,
         healthy: false,
-        failureCode: 'RECONCILE_ERROR',
+        failureCode:
+          error instanceof KeyUnavailableError ? 'KMS_KEY_UNAVAILABLE' : 'RECONCILE_ERROR',
         message,
       })
     }
@@ -285,25 +371,9 @@ export class EnvironmentReconciler {
       throw err
     }
     const secrets = await this.ensureSecrets(record)
-    await this.ensureFolders(layout, secrets)
+    await this.ensureFolders(layout)
+    const input = this.planInput(record, layout, runtime, secrets)
     const db = metadataDatabaseFor(record.id)
-    const input: PlanInput = {
-      environmentName: record.name,
-      environmentId: record.id,
-      spec: record.spec,
-      layout,
-      runtime,
-      ports: portsForBlock(this.options.componentPortBase, record.portBlock),
-      secrets,
-      database: { host: this.options.postgres.host, port: this.options.postgres.port, ...db },
-      workers: [],
-      webservers: desiredWebserverCount(record.spec, record.scaling),
-      workerDrainTimeoutMs: this.options.workerDrainTimeoutMs,
-      hostPath: this.options.hostPath,
-      passThroughEnv: this.options.passThroughEnv,
-      region: this.options.region,
-      redisServer: this.options.redisServer,
-    }
     if (record.observation.migratedAirflowVersion !== runtime.airflowVersion) {
       await ensureMetadataDatabase(this.options.postgres.adminUrl, db, secrets.databasePassword)
       try {
@@ -324,6 +394,13 @@ export class EnvironmentReconciler {
 
     const gateway = gatewayComponentSpec({
       port: input.ports.gateway,
+      hosts: gatewayListenAddresses(
+        record.spec.webserverAccessMode,
+        this.options.privateAddress,
+        this.options.publicAddress,
+      ),
+      controlPlaneUrl: this.options.controlPlaneUrl,
+      environment: record.name,
       upstreamsFile: layout.gatewayUpstreamsFile,
       logFile: componentLogFile(layout, GATEWAY_COMPONENT_NAME),
       hostPath: this.options.hostPath,
@@ -460,15 +537,12 @@ export class EnvironmentReconciler {
     if (existing) return existing
     const sealed = await this.options.store.putSealedSecretsOnce(
       record.name,
-      this.options.secretBox.sealJson(generateSecrets()),
+      await this.options.keyRing.sealJson(generateSecrets(), record.spec.kmsKey),
     )
-    return this.options.secretBox.openJson<EnvironmentSecrets>(sealed)
+    return this.options.keyRing.openJson<EnvironmentSecrets>(sealed)
   }
 
-  private async ensureFolders(
-    layout: EnvironmentLayout,
-    secrets: EnvironmentSecrets,
-  ): Promise<void> {
+  private async ensureFolders(layout: EnvironmentLayout): Promise<void> {
     for (const dir of [
       layout.homeDir,
       layout.dagsDir,
@@ -481,11 +555,16 @@ export class EnvironmentReconciler {
     }
     const marker = '# airdock: configuration comes from AIRFLOW__* environment variables.\n'
     await writeIfChanged(layout.configFile, marker, 0o600)
-    await writeIfChanged(
+    // SimpleAuthManager needs a password for its one configured user; nobody ever gets it (the
+    // gateway refuses password logins: the way in is CreateWebLoginToken), so it is a throwaway
+    // value written once and kept nowhere else.
+    await writeFile(
       layout.passwordsFile,
-      JSON.stringify({ admin: secrets.adminPassword }),
-      0o600,
-    )
+      JSON.stringify({ admin: randomBytes(32).toString('base64url') }),
+      { mode: 0o600, flag: 'wx' },
+    ).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err
+    })
   }
 
   /** Runs `airflow db migrate` once; its output goes to `logs/components/db-migrate.log`. */

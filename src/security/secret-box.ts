@@ -50,6 +50,17 @@ export class SecretBox {
     return new SecretBox(key)
   }
 
+  /**
+   * Seal/open of strings (e.g. the driver's persisted component specs, which hold secrets).
+   * `open` throws SecretUnreadableError like `openJson`.
+   */
+  stringCodec(): { seal(plaintext: string): string; open(sealed: string): string } {
+    return {
+      seal: (plaintext) => this.sealJson(plaintext),
+      open: (sealed) => this.openJson<string>(sealed),
+    }
+  }
+
   /** Encrypts a JSON-serialisable value. @returns the sealed string */
   sealJson(value: unknown): string {
     const dataKey = randomBytes(32)

@@ -10,6 +10,7 @@ import type {
   LastUpdate,
   WorkerReplacementStrategy,
 } from '../domain/environment.js'
+import type { MwaaAirflowRole } from '../iam/identity-service.js'
 
 /** A validated CreateEnvironment request: the full spec with MWAA defaults filled in. */
 export interface CreateEnvironmentRequest {
@@ -52,6 +53,20 @@ export interface InvokeRestApiRequest {
 }
 
 /** What Airflow answered (2xx only; 4xx/5xx are thrown as `RestApiError`). */
+/** CreateWebLoginToken's output (wire shape). */
+export interface WebLoginTokenOutput {
+  WebToken: string
+  WebServerHostname: string
+  IamIdentity: string
+  AirflowIdentity: string
+}
+
+/** CreateCliToken's output (wire shape). */
+export interface CliTokenOutput {
+  CliToken: string
+  WebServerHostname: string
+}
+
 export interface InvokeRestApiResult {
   restApiStatusCode: number
   restApiResponse: unknown
@@ -81,6 +96,28 @@ export interface EnvironmentServicePort {
   tagResource(arn: string, tags: Record<string, string>): Promise<void>
   untagResource(arn: string, tagKeys: string[]): Promise<void>
   listTags(arn: string): Promise<Record<string, string>>
-  /** Calls the environment's Airflow REST API as Admin. @throws RestApiError on 4xx/5xx */
-  invokeRestApi(request: InvokeRestApiRequest): Promise<InvokeRestApiResult>
+  /**
+   * Calls the environment's Airflow REST API with the Airflow role the caller's policy grants
+   * (MWAA: the highest role allowed on `role/{Name}/{Role}`).
+   * @throws RestApiError on 4xx/5xx; ThrottlingError past the per-environment rate;
+   *   AccessDeniedError for the Public role (airdock's Airflow has no such role)
+   */
+  invokeRestApi(request: InvokeRestApiRequest, role: MwaaAirflowRole): Promise<InvokeRestApiResult>
+  /**
+   * CreateWebLoginToken: a 60 s single-use token that signs a browser into the environment's
+   * Airflow UI with `role` (reference §1.4, §5).
+   * @param principalArn - the caller (becomes `IamIdentity` and the Airflow user name)
+   * @throws ResourceNotFoundError; ValidationError when the environment has no web server;
+   *   AccessDeniedError for the Public role
+   */
+  createWebLoginToken(
+    name: string,
+    role: MwaaAirflowRole,
+    principalArn: string,
+  ): Promise<WebLoginTokenOutput>
+  /**
+   * CreateCliToken: a 60 s token for `POST https://{WebServerHostname}/aws_mwaa/cli`.
+   * @throws ResourceNotFoundError; ValidationError when the environment has no web server
+   */
+  createCliToken(name: string, principalArn: string): Promise<CliTokenOutput>
 }

@@ -3,18 +3,26 @@
  * (DESIGN.md decision 3). It never starts or stops anything itself. State rules come from MWAA
  * (reference `mwaa-api-and-behaviour.md` §1, §2, §12).
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { portsForBlock, webserverHostname } from '../airflow/components.js'
-import { mintAirflowToken } from '../airflow/tokens.js'
+import { CliCommandRefusedError, parseCliCommand } from '../airflow/cli-commands.js'
+import type { EnvironmentSecrets } from '../airflow/components.js'
+import { mintAirflowToken, type AirflowRole } from '../airflow/tokens.js'
+import type { MwaaAirflowRole } from '../iam/identity-service.js'
+import type { LoginTokens } from '../iam/login-tokens.js'
+import { RateLimiter } from '../lib/rate-limiter.js'
+import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
 import { environmentArn } from '../api/wire.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import type { ComponentStatus, EnvironmentRecord } from '../domain/environment.js'
 import { desiredWebserverCount, desiredWorkerCount } from '../domain/scaling.js'
 import {
+  AccessDeniedError,
   InternalServerError,
   ResourceNotFoundError,
   RestApiError,
+  ThrottlingError,
   ValidationError,
 } from '../domain/errors.js'
 import { deriveEnvironmentStatus, deriveLastUpdate, type StatusInput } from '../domain/status.js'
@@ -30,12 +38,14 @@ import {
   type EnvironmentStore,
 } from '../store/environment-store.js'
 import type {
+  CliTokenOutput,
   CreateEnvironmentRequest,
   EnvironmentServicePort,
   EnvironmentView,
   InvokeRestApiRequest,
   InvokeRestApiResult,
   UpdateEnvironmentRequest,
+  WebLoginTokenOutput,
 } from './environment-service-port.js'
 
 /** MWAA's InvokeRestApi limits (reference §1.4): 10 s timeout, 6 MB response. */
@@ -45,6 +55,32 @@ export const INVOKE_REST_API_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 
 /** Statuses in which UpdateEnvironment is accepted (MWAA: AVAILABLE, UPDATE_FAILED; airdock also lets an UNAVAILABLE environment be fixed). */
 const UPDATABLE = new Set(['AVAILABLE', 'UPDATE_FAILED', 'UNAVAILABLE'])
+
+/** MWAA's web session lifetime: 12 h (reference §5 "Web UI login"). */
+const WEB_SESSION_SECONDS = 12 * 3600
+
+/** How long a CLI command may run, in ms (then it is killed and its output so far returned). */
+const CLI_TIMEOUT_MS = 120_000
+
+/**
+ * The Airflow role (SimpleAuthManager's name) for an MWAA role.
+ * @throws AccessDeniedError for Public: airdock's Airflow has no role below Viewer
+ */
+function airflowRoleFor(role: MwaaAirflowRole): AirflowRole {
+  const roles: Record<string, AirflowRole> = {
+    Admin: 'ADMIN',
+    Op: 'OP',
+    User: 'USER',
+    Viewer: 'VIEWER',
+  }
+  const mapped = roles[role]
+  if (!mapped) {
+    throw new AccessDeniedError(
+      `The Airflow role ${role} cannot be used here: airdock's Airflow has no role below Viewer; allow Viewer or higher.`,
+    )
+  }
+  return mapped
+}
 
 /** Maximum tags per resource (MWAA quota). */
 const MAX_TAGS = 50
@@ -97,14 +133,34 @@ export interface EnvironmentServiceOptions {
   deletedRetentionMs: number
   /** `$AIRDOCK_DATA_DIR/environments`. */
   environmentsDir: string
+  /** Issues and redeems web login and CLI tokens. */
+  loginTokens: LoginTokens
+  /** InvokeRestApi requests allowed per second per environment (MWAA's default: 10). */
+  invokeRestApiRatePerSecond: number
+  /** Checks that a `KmsKey` exists and can be used. */
+  keyRing: Pick<KeyRing, 'validateKeyForUse'>
 }
 
 /** The environment service (implements the API's port). */
 export class EnvironmentService implements EnvironmentServicePort {
-  constructor(private readonly options: EnvironmentServiceOptions) {}
+  private readonly rateLimiter: RateLimiter
+
+  constructor(private readonly options: EnvironmentServiceOptions) {
+    this.rateLimiter = new RateLimiter(options.invokeRestApiRatePerSecond)
+  }
 
   async create(request: CreateEnvironmentRequest): Promise<string> {
     validateMergedSpec(request.spec)
+    if (request.spec.kmsKey) {
+      try {
+        await this.options.keyRing.validateKeyForUse(request.spec.kmsKey)
+      } catch (err) {
+        if (err instanceof KeyUnavailableError) {
+          throw new ValidationError(`KmsKey ${request.spec.kmsKey} cannot be used: ${err.message}`)
+        }
+        throw err
+      }
+    }
     const { region, accountId } = this.options
     const arn = environmentArn(region, accountId, request.name)
     const now = new Date()
@@ -219,17 +275,31 @@ export class EnvironmentService implements EnvironmentServicePort {
     return (await this.loadByArn(arn)).tags
   }
 
-  async invokeRestApi(request: InvokeRestApiRequest): Promise<InvokeRestApiResult> {
+  async invokeRestApi(
+    request: InvokeRestApiRequest,
+    role: MwaaAirflowRole,
+  ): Promise<InvokeRestApiResult> {
+    const airflowRole = airflowRoleFor(role)
+    if (!this.rateLimiter.take(request.name)) {
+      throw new ThrottlingError(
+        `Rate exceeded: InvokeRestApi allows ${this.options.invokeRestApiRatePerSecond} requests per second per environment.`,
+      )
+    }
     const record = await this.load(request.name)
     const status = deriveEnvironmentStatus(statusInput(record))
-    const secrets = await this.options.reconciler.secretsFor(record)
+    const secrets = await this.secretsOf(record)
     if (!secrets || !['AVAILABLE', 'UPDATING', 'UNAVAILABLE', 'UPDATE_FAILED'].includes(status)) {
       throw new ValidationError(
         `Environment ${record.name} is ${status}; InvokeRestApi needs an AVAILABLE environment.`,
       )
     }
     const gatewayPort = portsForBlock(this.options.componentPortBase, record.portBlock).gateway
-    const token = await mintAirflowToken(secrets.jwtSecret, 'admin', 'ADMIN', 60)
+    const token = await mintAirflowToken(
+      secrets.jwtSecret,
+      `mwaa-invoke-rest-api-${role.toLowerCase()}`,
+      airflowRole,
+      60,
+    )
     const url = new URL(`http://127.0.0.1:${gatewayPort}/api/v2${request.path}`)
     for (const [key, value] of Object.entries(request.queryParameters ?? {})) {
       for (const v of Array.isArray(value) ? value : [value]) {
@@ -308,29 +378,140 @@ export class EnvironmentService implements EnvironmentServicePort {
     }
   }
 
-  /**
-   * airdock extension: how to sign in to the environment's Airflow UI until web login tokens
-   * exist (the `admin` user of Airflow's SimpleAuthManager and its generated password).
-   * @throws ValidationError when the environment has no web server yet
-   */
-  async webLogin(
+  async createWebLoginToken(
     name: string,
-  ): Promise<{ url: string; localUrl: string; username: string; password: string }> {
+    role: MwaaAirflowRole,
+    principalArn: string,
+  ): Promise<WebLoginTokenOutput> {
+    airflowRoleFor(role)
+    const { record, webserverUrl } = await this.withWebServer(name)
+    const iamIdentity = principalArn.slice(principalArn.lastIndexOf(':') + 1)
+    const airflowIdentity =
+      iamIdentity.length <= 64
+        ? iamIdentity
+        : createHash('sha256').update(iamIdentity).digest('hex').slice(0, 64)
+    const token = await this.options.loginTokens.issue({
+      kind: 'web-login',
+      environment: name,
+      environmentId: record.id,
+      principal: principalArn,
+      role,
+      airflowIdentity,
+    })
+    return {
+      WebToken: token,
+      WebServerHostname: webserverUrl,
+      IamIdentity: iamIdentity,
+      AirflowIdentity: airflowIdentity,
+    }
+  }
+
+  async createCliToken(name: string, principalArn: string): Promise<CliTokenOutput> {
+    const { record, webserverUrl } = await this.withWebServer(name)
+    const token = await this.options.loginTokens.issue({
+      kind: 'cli',
+      environment: name,
+      environmentId: record.id,
+      principal: principalArn,
+      role: 'Admin',
+      airflowIdentity: principalArn.slice(principalArn.lastIndexOf(':') + 1),
+    })
+    return { CliToken: token, WebServerHostname: webserverUrl }
+  }
+
+  /**
+   * airdock extension behind the gateway's `/pluginsv2/aws_mwaa/login`: redeems a web login
+   * token (once) for an Airflow session token (12 h, MWAA's web session) carrying the role the
+   * token was issued for; Airflow enforces that role.
+   * @returns the Airflow JWT for the `_token` cookie, the Airflow role, and who it was issued to
+   * @throws AccessDeniedError for a bad, expired, reused or foreign token
+   */
+  async redeemWebLoginToken(
+    name: string,
+    webToken: string,
+  ): Promise<{ airflowToken: string; role: string; principal: string; maxAgeSeconds: number }> {
+    const claims = await this.options.loginTokens.redeem('web-login', webToken, name)
+    const { record, secrets } = await this.withWebServer(name)
+    if (record.id !== claims.environmentId) {
+      throw new AccessDeniedError('The token was issued for another environment.')
+    }
+    const role = airflowRoleFor(claims.role as MwaaAirflowRole)
+    return {
+      airflowToken: await mintAirflowToken(
+        secrets.jwtSecret,
+        claims.airflowIdentity,
+        role,
+        WEB_SESSION_SECONDS,
+      ),
+      role: claims.role,
+      principal: claims.principal,
+      maxAgeSeconds: WEB_SESSION_SECONDS,
+    }
+  }
+
+  /**
+   * airdock extension behind the gateway's `/aws_mwaa/cli`: checks a CLI token, checks the
+   * command against MWAA's allow-list and runs `airflow <argv>` — never through a shell — in the
+   * environment's configuration (reference §5 "CLI").
+   * @returns MWAA's answer: stdout and stderr, base64; and who the token was issued to
+   * @throws AccessDeniedError for a bad token; ValidationError for a refused command
+   */
+  async runCliCommand(
+    name: string,
+    cliToken: string,
+    commandText: string,
+  ): Promise<{ stdout: string; stderr: string; principal: string }> {
+    const claims = await this.options.loginTokens.redeem('cli', cliToken, name)
+    const { record } = await this.withWebServer(name)
+    if (record.id !== claims.environmentId) {
+      throw new AccessDeniedError('The token was issued for another environment.')
+    }
+    let argv: string[]
+    try {
+      // A body sent from a file ends with a newline; only newlines inside a command are refused.
+      argv = parseCliCommand(commandText.trim(), record.spec.airflowVersion)
+    } catch (err) {
+      if (err instanceof CliCommandRefusedError) throw new ValidationError(err.message)
+      throw err
+    }
+    const result = await this.options.reconciler.runAirflowCli(record, argv, CLI_TIMEOUT_MS)
+    return {
+      stdout: result.stdout.toString('base64'),
+      stderr: result.stderr.toString('base64'),
+      principal: claims.principal,
+    }
+  }
+
+  /**
+   * An environment's secrets.
+   * @throws ValidationError naming the KMS key when the key that sealed them is gone
+   */
+  private async secretsOf(record: EnvironmentRecord): Promise<EnvironmentSecrets | undefined> {
+    try {
+      return await this.options.reconciler.secretsFor(record)
+    } catch (err) {
+      if (err instanceof KeyUnavailableError) {
+        throw new ValidationError(
+          `The secrets of environment ${record.name} cannot be read: ${err.message}`,
+        )
+      }
+      throw err
+    }
+  }
+
+  /** An environment that has a web server, with its secrets. @throws ValidationError if none */
+  private async withWebServer(
+    name: string,
+  ): Promise<{ record: EnvironmentRecord; webserverUrl: string; secrets: EnvironmentSecrets }> {
     const record = await this.load(name)
     const view = this.view(record)
-    const secrets = await this.options.reconciler.secretsFor(record)
-    if (!view.webserverUrl || !secrets) {
+    const secrets = await this.secretsOf(record)
+    if (!view.webserverUrl || !secrets || record.deletionRequestedAt) {
       throw new ValidationError(
         `Environment ${name} has no web server yet (status ${view.status}).`,
       )
     }
-    const port = view.webserverUrl.split(':')[1]
-    return {
-      url: `http://${view.webserverUrl}/`,
-      localUrl: `http://127.0.0.1:${port}/`,
-      username: 'admin',
-      password: secrets.adminPassword,
-    }
+    return { record, webserverUrl: view.webserverUrl, secrets }
   }
 
   /**

@@ -36,7 +36,7 @@ interface Row {
   arn: string
   seq: string
   created_at: Date
-  spec: EnvironmentSpec
+  spec: StoredSpec
   generation: number
   tags: Record<string, string>
   last_update_request: { createdAt: string; source: string; workerReplacementStrategy?: string }
@@ -67,14 +67,43 @@ function scalingFromRow(stored: StoredScaling): EnvironmentScaling {
   }
 }
 
-function fromRow(row: Row): EnvironmentRecord {
+/** Seals and opens values with the master key (`SecretBox`). */
+export interface SyncSealer {
+  sealJson(value: unknown): string
+  openJson<T>(sealed: string): T
+}
+
+/**
+ * The spec as stored: AirflowConfigurationOptions values may hold secrets (passwords, tokens),
+ * so the whole map is kept sealed in `sealedAirflowConfigurationOptions`.
+ */
+type StoredSpec = EnvironmentSpec & { sealedAirflowConfigurationOptions?: string }
+
+function specToRow(spec: EnvironmentSpec, sealer: SyncSealer): string {
+  const options = spec.airflowConfigurationOptions
+  if (Object.keys(options).length === 0) return JSON.stringify(spec)
+  const stored: StoredSpec = {
+    ...spec,
+    airflowConfigurationOptions: {},
+    sealedAirflowConfigurationOptions: sealer.sealJson(options),
+  }
+  return JSON.stringify(stored)
+}
+
+function specFromRow(stored: StoredSpec, sealer: SyncSealer): EnvironmentSpec {
+  const { sealedAirflowConfigurationOptions: sealed, ...spec } = stored
+  if (sealed) spec.airflowConfigurationOptions = sealer.openJson<Record<string, string>>(sealed)
+  return spec
+}
+
+function fromRow(row: Row, sealer: SyncSealer): EnvironmentRecord {
   const lur = row.last_update_request
   const record: EnvironmentRecord = {
     name: row.name,
     id: row.id,
     arn: row.arn,
     createdAt: row.created_at,
-    spec: row.spec,
+    spec: specFromRow(row.spec, sealer),
     generation: row.generation,
     tags: row.tags,
     lastUpdateRequest: {
@@ -98,13 +127,17 @@ function fromRow(row: Row): EnvironmentRecord {
 
 /** PostgreSQL-backed environment store. */
 export class EnvironmentStore {
-  private constructor(private readonly pool: pg.Pool) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly sealer: SyncSealer,
+  ) {}
 
   /**
    * Connects and applies pending migrations.
    * @param databaseUrl - `postgres://user:pass@host:port/db` of the control-plane database
+   * @param sealer - seals AirflowConfigurationOptions values at rest (the master key)
    */
-  static async open(databaseUrl: string): Promise<EnvironmentStore> {
+  static async open(databaseUrl: string, sealer: SyncSealer): Promise<EnvironmentStore> {
     await runner({
       databaseUrl,
       dir: MIGRATIONS_DIR,
@@ -112,7 +145,7 @@ export class EnvironmentStore {
       migrationsTable: 'airdock_migrations',
       log: () => undefined,
     })
-    return new EnvironmentStore(new pg.Pool({ connectionString: databaseUrl, max: 5 }))
+    return new EnvironmentStore(new pg.Pool({ connectionString: databaseUrl, max: 5 }), sealer)
   }
 
   /** Closes the connection pool. */
@@ -154,7 +187,7 @@ export class EnvironmentStore {
           record.id,
           record.arn,
           record.createdAt,
-          JSON.stringify(record.spec),
+          specToRow(record.spec, this.sealer),
           record.generation,
           JSON.stringify(record.tags),
           JSON.stringify(record.lastUpdateRequest),
@@ -163,7 +196,7 @@ export class EnvironmentStore {
         ],
       )
       await client.query('COMMIT')
-      return fromRow(result.rows[0]!)
+      return fromRow(result.rows[0]!, this.sealer)
     } catch (err) {
       await client.query('ROLLBACK')
       throw err
@@ -175,7 +208,7 @@ export class EnvironmentStore {
   /** @returns the environment, or undefined when there is none (or it was purged) */
   async get(name: string): Promise<EnvironmentRecord | undefined> {
     const result = await this.pool.query<Row>('SELECT * FROM environments WHERE name = $1', [name])
-    return result.rows[0] ? fromRow(result.rows[0]) : undefined
+    return result.rows[0] ? fromRow(result.rows[0], this.sealer) : undefined
   }
 
   /** @returns the name of the environment with this id, or undefined */
@@ -190,7 +223,7 @@ export class EnvironmentStore {
   /** @returns every stored environment, oldest first */
   async all(): Promise<EnvironmentRecord[]> {
     const result = await this.pool.query<Row>('SELECT * FROM environments ORDER BY seq')
-    return result.rows.map(fromRow)
+    return result.rows.map((row) => fromRow(row, this.sealer))
   }
 
   /**
@@ -232,7 +265,7 @@ export class EnvironmentStore {
     const result = await this.pool.query(
       `UPDATE environments SET spec = $3, generation = generation + 1, last_update_request = $4
        WHERE name = $1 AND generation = $2 AND deletion_requested_at IS NULL`,
-      [name, expectedGeneration, JSON.stringify(spec), JSON.stringify(request)],
+      [name, expectedGeneration, specToRow(spec, this.sealer), JSON.stringify(request)],
     )
     if (result.rowCount !== 1) throw new ConcurrentUpdateError(`environment ${name} changed`)
   }

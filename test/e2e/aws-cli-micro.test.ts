@@ -10,6 +10,7 @@ import { copyFile, cp, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { boto3, mwaa } from '../support/aws-cli.js'
+import { signedFetch } from '../support/credentials.js'
 import {
   repoRoot,
   sharedRuntimeDir,
@@ -178,8 +179,10 @@ describe('an mw1.micro environment driven by the AWS CLI and boto3', () => {
     expect(await ui.text()).toContain('Airflow')
   })
 
-  it('shows its components through the airdock extension, and its web-login credentials sign in to Airflow', async () => {
-    const status = (await (await fetch(`${endpoint}/airdock/v1/environments/${NAME}`)).json()) as {
+  it('shows its components through the airdock extension; only a web login token signs in to Airflow', async () => {
+    const status = (await (
+      await signedFetch(`${endpoint}/airdock/v1/environments/${NAME}`)
+    ).json()) as {
       components: { name: string; phase: string; healthy?: boolean }[]
     }
     expect(status.components.map((c) => c.name).sort()).toEqual([
@@ -190,17 +193,35 @@ describe('an mw1.micro environment driven by the AWS CLI and boto3', () => {
       'triggerer-1',
     ])
     expect(status.components.every((c) => c.phase === 'running' && c.healthy === true)).toBe(true)
-    const login = (await (
-      await fetch(`${endpoint}/airdock/v1/environments/${NAME}/web-login`)
-    ).json()) as { localUrl: string; username: string; password: string }
-    const signIn = (password: string) =>
-      fetch(`${login.localUrl}auth/token`, {
+    const token = (await mwaa(endpoint, REGION, ['create-web-login-token', '--name', NAME]))
+      .json as { WebToken: string; WebServerHostname: string; IamIdentity: string }
+    expect(token.IamIdentity).toBe('user/admin')
+    const port = token.WebServerHostname.split(':')[1]
+    // Airflow's password sign-in is closed.
+    const password = await fetch(`http://127.0.0.1:${port}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: 'admin' }),
+    })
+    expect(password.status).toBe(403)
+    const login = (webToken: string) =>
+      fetch(`http://127.0.0.1:${port}/pluginsv2/aws_mwaa/login`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: login.username, password }),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: webToken }).toString(),
+        redirect: 'manual',
       })
-    expect((await signIn(login.password)).status).toBe(201)
-    expect((await signIn('not-the-password')).status).toBe(401)
+    const first = await login(token.WebToken)
+    expect(first.status).toBe(302)
+    const cookie = /^_token=([^;]+)/.exec(first.headers.get('set-cookie') ?? '')?.[1]
+    expect(cookie).toBeTruthy()
+    const dags = await fetch(`http://127.0.0.1:${port}/api/v2/dags?limit=1`, {
+      headers: { cookie: `_token=${cookie}` },
+    })
+    expect(dags.status).toBe(200)
+    expect((await fetch(`http://127.0.0.1:${port}/api/v2/dags?limit=1`)).status).toBe(401)
+    // Single use: the same token a second time is refused.
+    expect((await login(token.WebToken)).status).toBe(403)
   })
 
   it('lists environments with paging and tags the environment (boto3)', async () => {

@@ -4,6 +4,7 @@
  * host prefixes, and CREATE_FAILED with the reason and everything cleaned up — forced here by
  * a runtime that cannot be built (a Python interpreter that does not exist).
  */
+import http from 'node:http'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -26,6 +27,8 @@ import {
   waitFor,
   type TestControlPlane,
 } from '../support/control-plane.js'
+import { credentialsFileFor, signedFetch } from '../support/credentials.js'
+import { readCredentialsFile, signRequest } from '../../src/iam/signed-fetch.js'
 
 let t: TestControlPlane
 let emptyRuntimes: string
@@ -44,7 +47,7 @@ async function call(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; type: string | null; json: any }> {
-  const res = await fetch(`${t.cp.endpoint}${pathname}`, {
+  const res = await signedFetch(`${t.cp.endpoint}${pathname}`, {
     method,
     headers: { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
@@ -127,12 +130,60 @@ describe('the MWAA API on the real control plane', () => {
     expect(existsSync(path.join(t.settings.dataDir, 'environments'))).toBe(false)
   })
 
+  it('refuses unsigned, badly signed, expired and unknown-key requests, and they change nothing', async () => {
+    const before = await snapshot()
+    const url = `${t.cp.endpoint}/environments/sneaky`
+    const body = JSON.stringify(validBody)
+    const unsigned = await fetch(url, { method: 'PUT', body })
+    expect(unsigned.status).toBe(403)
+    expect(unsigned.headers.get('x-amzn-errortype')).toBe('MissingAuthenticationTokenException')
+    const admin = await readCredentialsFile(credentialsFileFor(t.cp.endpoint))
+    const wrongSecret = await signedFetch(
+      url,
+      { method: 'PUT', body },
+      { credentials: { ...admin, secretAccessKey: admin.secretAccessKey + 'x' } },
+    )
+    expect(wrongSecret.status).toBe(403)
+    expect(wrongSecret.headers.get('x-amzn-errortype')).toBe('InvalidSignatureException')
+    const unknownKey = await signedFetch(
+      url,
+      { method: 'PUT', body },
+      { credentials: { accessKeyId: 'AKIAUNKNOWNUNKNOWN00', secretAccessKey: 'x' } },
+    )
+    expect(unknownKey.headers.get('x-amzn-errortype')).toBe('UnrecognizedClientException')
+    // A signature from 16 minutes ago (more than AWS's 15 minutes of skew).
+    const old = await signedFetch(
+      url,
+      { method: 'PUT', body },
+      { signingDate: new Date(Date.now() - 16 * 60_000) },
+    )
+    expect(old.status).toBe(403)
+    expect(await old.text()).toContain('Signature expired')
+    // The same request, correctly signed, reaches the API (the environment does not exist).
+    expect((await signedFetch(url, { method: 'GET' })).status).toBe(404)
+    expect(await snapshot()).toEqual(before)
+    const listed = await call('GET', '/environments')
+    expect(listed.json.Environments).not.toContain('sneaky')
+  })
+
   it('accepts requests with and without the api./env. host prefixes', async () => {
+    // fetch() cannot set Host; node:http sends what the SDKs send.
+    const credentials = await readCredentialsFile(credentialsFileFor(t.cp.endpoint))
     for (const host of ['api.localhost', 'env.localhost', 'localhost']) {
-      const res = await call('GET', '/environments', undefined, {
-        host: `${host}:${t.settings.port}`,
+      const url = `http://${host}:${t.settings.port}/environments`
+      const headers = await signRequest(url, {}, { credentials, region: 'us-east-1' })
+      const status = await new Promise<number>((resolve, reject) => {
+        http
+          .get(
+            { host: '127.0.0.1', port: t.settings.port, path: '/environments', headers },
+            (res) => {
+              res.resume()
+              resolve(res.statusCode ?? 0)
+            },
+          )
+          .on('error', reject)
       })
-      expect(res.status, host).toBe(200)
+      expect(status, host).toBe(200)
     }
   })
 
@@ -205,7 +256,7 @@ describe('the MWAA API on the real control plane', () => {
       endpoint: t.cp.endpoint,
       region: 'us-east-1',
       disableHostPrefix: true,
-      credentials: { accessKeyId: 'AKIDJSSDK', secretAccessKey: 'js-sdk-secret' },
+      credentials: await readCredentialsFile(credentialsFileFor(t.cp.endpoint)),
     })
     const created = await client.send(
       new CreateEnvironmentCommand({

@@ -6,6 +6,8 @@ import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { repoRoot } from './control-plane.js'
+import { credentialsFileFor } from './credentials.js'
+import type { Credentials } from '../../src/iam/signed-fetch.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -14,13 +16,25 @@ export const awsCli = path.join(repoRoot, '.tools', 'venv', 'bin', 'aws')
 /** The tools venv's Python (has boto3). */
 export const toolsPython = path.join(repoRoot, '.tools', 'venv', 'bin', 'python')
 
-/** Environment for AWS clients pointed at airdock. */
-export function awsClientEnv(region: string): Record<string, string> {
+/**
+ * Environment for AWS clients pointed at the control plane at `endpoint`: its credentials file
+ * unmodified (profile `airdock`), or `credentials` of another user.
+ */
+export function awsClientEnv(
+  endpoint: string,
+  region: string,
+  credentials?: Credentials,
+): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/root',
-    AWS_ACCESS_KEY_ID: 'AKIDAIRDOCKTEST',
-    AWS_SECRET_ACCESS_KEY: 'airdock-test-secret',
+    AWS_CONFIG_FILE: '/dev/null',
+    ...(credentials
+      ? {
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        }
+      : { AWS_SHARED_CREDENTIALS_FILE: credentialsFileFor(endpoint), AWS_PROFILE: 'airdock' }),
     AWS_DEFAULT_REGION: region,
     AWS_DISABLE_HOST_PREFIX_INJECTION: 'true',
     AWS_PAGER: '',
@@ -36,13 +50,21 @@ export interface CliResult {
   json?: unknown
 }
 
-/** Runs `aws mwaa <args> --endpoint-url <endpoint>`; never throws on a non-zero exit. */
-export async function mwaa(endpoint: string, region: string, args: string[]): Promise<CliResult> {
+/**
+ * Runs `aws mwaa <args> --endpoint-url <endpoint>` as the control plane's administrator (or as
+ * `credentials`); never throws on a non-zero exit.
+ */
+export async function mwaa(
+  endpoint: string,
+  region: string,
+  args: string[],
+  credentials?: Credentials,
+): Promise<CliResult> {
   try {
     const { stdout, stderr } = await execFileAsync(
       awsCli,
       ['mwaa', ...args, '--endpoint-url', endpoint, '--output', 'json'],
-      { env: awsClientEnv(region), maxBuffer: 16 * 1024 * 1024 },
+      { env: awsClientEnv(endpoint, region, credentials), maxBuffer: 16 * 1024 * 1024 },
     )
     let json: unknown
     try {
@@ -57,10 +79,18 @@ export async function mwaa(endpoint: string, region: string, args: string[]): Pr
   }
 }
 
-/** Runs a boto3 script (Python source on stdin) with `ENDPOINT` and `REGION` in its environment. */
-export async function boto3(endpoint: string, region: string, script: string): Promise<unknown> {
+/**
+ * Runs a boto3 script (Python source) with `ENDPOINT` and `REGION` in its environment, as the
+ * control plane's administrator (or as `credentials`); prints JSON on stdout.
+ */
+export async function boto3(
+  endpoint: string,
+  region: string,
+  script: string,
+  credentials?: Credentials,
+): Promise<unknown> {
   const child = execFileAsync(toolsPython, ['-c', script], {
-    env: { ...awsClientEnv(region), ENDPOINT: endpoint, REGION: region },
+    env: { ...awsClientEnv(endpoint, region, credentials), ENDPOINT: endpoint, REGION: region },
     maxBuffer: 16 * 1024 * 1024,
   })
   const { stdout } = await child

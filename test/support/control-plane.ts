@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { loadSettings, type Settings } from '../../src/config/settings.js'
 import { startControlPlane, type ControlPlane } from '../../src/control-plane.js'
 import { createLogger } from '../../src/observability/logger.js'
+import { registerCredentials } from './credentials.js'
 
 /** The repository root. */
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -77,13 +78,17 @@ export interface TestControlPlane {
   destroy(): Promise<void>
 }
 
-/** Starts a control plane in-process. */
+/**
+ * Starts a control plane in-process.
+ * @param options.logFile - write the control plane's log there instead of stdout
+ */
 export async function startTestControlPlane(
   variables?: Record<string, string>,
+  options: { logFile?: string } = {},
 ): Promise<TestControlPlane> {
   const vars = variables ?? (await testEnvironmentVariables())
   const settings = loadSettings(vars)
-  const logger = createLogger(vars.AIRDOCK_LOG_LEVEL ?? 'warn')
+  const logger = createLogger(vars.AIRDOCK_LOG_LEVEL ?? 'warn', options.logFile)
   const handle: TestControlPlane = {
     cp: await startControlPlane(settings, logger),
     settings,
@@ -98,6 +103,7 @@ export async function startTestControlPlane(
       await rm(settings.dataDir, { recursive: true, force: true })
     },
   }
+  registerCredentials(handle.cp.endpoint, settings.dataDir)
   return handle
 }
 

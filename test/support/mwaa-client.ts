@@ -1,8 +1,10 @@
 /**
  * A small MWAA REST client for tests against a control plane's endpoint, bound to one
- * environment: raw calls, GetEnvironment, waiting for a status, and InvokeRestApi.
+ * environment: raw calls (signed as the control plane's administrator), GetEnvironment,
+ * waiting for a status, and InvokeRestApi.
  */
 import { waitFor } from './control-plane.js'
+import { signedFetch } from './credentials.js'
 
 /** An HTTP answer: status code and parsed JSON body (undefined when empty). */
 export interface JsonAnswer {
@@ -37,10 +39,10 @@ export interface EnvironmentClient {
  */
 export function environmentClient(endpoint: () => string, name: string): EnvironmentClient {
   async function api(method: string, pathname: string, body?: unknown): Promise<JsonAnswer> {
-    const res = await fetch(`${endpoint()}${pathname}`, {
+    const res = await signedFetch(`${endpoint()}${pathname}`, {
       method,
       headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
     const text = await res.text()
     return { status: res.status, json: text ? JSON.parse(text) : undefined }
