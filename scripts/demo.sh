@@ -7,17 +7,22 @@ cd "$(dirname "$0")/.."
 export AIRDOCK_DATA_DIR="${AIRDOCK_DATA_DIR:-$PWD/.airdock}"
 PORT="${AIRDOCK_PORT:-8780}"
 ENDPOINT="http://127.0.0.1:$PORT"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-airdock}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-airdock}"
+# airdock writes its administrator's key here on first start (profile `airdock`).
+export AWS_SHARED_CREDENTIALS_FILE="$AIRDOCK_DATA_DIR/credentials" AWS_PROFILE=airdock
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
 export AWS_DEFAULT_REGION="${AIRDOCK_REGION:-us-east-1}" AWS_DISABLE_HOST_PREFIX_INJECTION=true AWS_PAGER=""
 AWS=".tools/venv/bin/aws"
 mwaa() { "$AWS" mwaa "$@" --endpoint-url "$ENDPOINT" --output json; }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
 
-if ! curl -fs "$ENDPOINT/environments" >/dev/null 2>&1; then
+# Every call needs a signature: an unsigned one is answered 403, which is enough to know it is up.
+up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$ENDPOINT/environments" 2>/dev/null)" = 403 ]; }
+if ! up; then
   echo "==> starting airdock on $ENDPOINT (log: $AIRDOCK_DATA_DIR/airdock.log)"
   mkdir -p "$AIRDOCK_DATA_DIR"
   nohup npx --no-install tsx src/main.ts >>"$AIRDOCK_DATA_DIR/airdock.log" 2>&1 &
-  for _ in $(seq 1 120); do curl -fs "$ENDPOINT/environments" >/dev/null 2>&1 && break; sleep 1; done
+  for _ in $(seq 1 120); do up && break; sleep 1; done
+  for _ in $(seq 1 30); do [ -f "$AWS_SHARED_CREDENTIALS_FILE" ] && break; sleep 1; done
 fi
 
 echo "==> putting examples/dags/ into the bucket demo-bucket (folder $AIRDOCK_DATA_DIR/buckets/demo-bucket/dags)"
@@ -61,13 +66,15 @@ echo
 invoke GET "/dags/daily_sales_etl/dagRuns/$encoded/taskInstances" |
   python3 -c "import json,sys; [print('    %-10s %s' % (t['task_id'], t['state'])) for t in json.load(sys.stdin)['RestApiResponse']['task_instances']]"
 
-login=$(curl -fs "$ENDPOINT/airdock/v1/environments/demo/web-login")
+login=$(mwaa create-web-login-token --name demo)
+host=$(echo "$login" | field "['WebServerHostname']")
 cat <<INFO
 
 airdock is running.
   MWAA API endpoint : $ENDPOINT   (aws mwaa ... --endpoint-url $ENDPOINT, with AWS_DISABLE_HOST_PREFIX_INJECTION=true)
-  Airflow UI        : $(echo "$login" | field "['url']")   (or $(echo "$login" | field "['localUrl']"))
-  Sign in as        : user $(echo "$login" | field "['username']"), password $(echo "$login" | field "['password']")
+  Credentials       : $AWS_SHARED_CREDENTIALS_FILE   (AWS_SHARED_CREDENTIALS_FILE=… AWS_PROFILE=airdock)
+  Airflow UI        : http://$host/aws_mwaa/aws-console-sso?login=true#$(echo "$login" | field "['WebToken']")
+                      (valid 60 s, once; a new link: npm run airdock -- web-login demo)
   DAG bucket        : $AIRDOCK_DATA_DIR/buckets/demo-bucket/dags  (drop a .py file here; it is listed within seconds)
   Status            : npm run airdock -- status demo
   Stop airdock      : kill \$(pgrep -f 'tsx src/main.ts')   (environments keep running and are adopted on the next start)

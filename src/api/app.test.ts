@@ -663,3 +663,31 @@ describe('access control', () => {
     expect((await send('DELETE', '/environments/Other')).status).toBe(200)
   })
 })
+
+describe('hostile input', () => {
+  it('refuses header injection through tags and names, reflecting nothing into headers', async () => {
+    const injected = 'x\r\nSet-Cookie: stolen=1'
+    const tagged = await send('POST', `/tags/${ENCODED_ARN}`, { Tags: { team: injected } })
+    expect(tagged.status).toBe(400)
+    expect(tagged.headers.get('set-cookie')).toBeNull()
+    const named = await send('GET', `/environments/${encodeURIComponent(injected)}`)
+    expect(named.status).toBe(400)
+    expect(named.headers.get('set-cookie')).toBeNull()
+    expect([...named.headers.keys()].sort()).toEqual([
+      'content-type',
+      'x-amzn-errortype',
+      'x-amzn-requestid',
+    ])
+    expect(service.calls).toEqual([])
+  })
+
+  it('refuses path traversal in names and ARNs before the service sees it', async () => {
+    for (const path of [
+      '/environments/..%2F..%2Fetc',
+      `/tags/${encodeURIComponent('arn:aws:airflow:us-east-1:123456789012:environment/../x')}`,
+    ]) {
+      expect((await send('GET', path)).status).toBe(400)
+    }
+    expect(service.calls).toEqual([])
+  })
+})
