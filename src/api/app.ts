@@ -68,6 +68,9 @@ export interface ApiAppOptions {
  */
 export type ApiEnv = BlankEnv
 
+/** A body over the limit (400 ValidationException; the connection is closed after it). */
+class BodyTooLargeError extends ValidationError {}
+
 /** Default body size limit: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -136,7 +139,7 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     bodyLimit({
       maxSize: maxBodyBytes,
       onError: () => {
-        throw new ValidationError(`The request body is larger than ${maxBodyBytes} bytes.`)
+        throw new BodyTooLargeError(`The request body is larger than ${maxBodyBytes} bytes.`)
       },
     }),
   )
@@ -235,7 +238,11 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     }
     return new Response(JSON.stringify(response.body), {
       status: response.status,
-      headers: response.headers,
+      // The rest of an oversized body is never read: the connection cannot be reused.
+      headers:
+        err instanceof BodyTooLargeError
+          ? { ...response.headers, connection: 'close' }
+          : response.headers,
     })
   })
 

@@ -159,6 +159,12 @@ describe('the MWAA API on the real control plane', () => {
     )
     expect(old.status).toBe(403)
     expect(await old.text()).toContain('Signature expired')
+    // Oversized headers and bodies are refused before anything reads them.
+    const bigHeader = await fetch(url, { headers: { 'x-padding': 'x'.repeat(20_000) } })
+    expect(bigHeader.status).toBe(431)
+    const bigBody = await signedFetch(url, { method: 'PUT', body: 'x'.repeat(2 * 1024 * 1024) })
+    expect(bigBody.status).toBe(400)
+    expect(await bigBody.text()).toContain('larger than')
     // The same request, correctly signed, reaches the API (the environment does not exist).
     expect((await signedFetch(url, { method: 'GET' })).status).toBe(404)
     expect(await snapshot()).toEqual(before)
