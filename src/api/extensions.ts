@@ -23,14 +23,15 @@
  *   POST   /airdock/v1/cli/{Name}          (gateway, CLI token)  run an allowed Airflow CLI command
  */
 import type { Hono } from 'hono'
-import { ValidationError } from '../domain/errors.js'
+import { ResourceNotFoundError, ValidationError } from '../domain/errors.js'
 import { validateEnvironmentName } from '../domain/validation.js'
 import type { IdentityService } from '../iam/identity-service.js'
-import type { KeyRing } from '../security/key-ring.js'
+import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
 import type { EnvironmentService } from '../services/environment-service.js'
 import type { AccessStore } from '../store/access-store.js'
 import { setTokenPrincipal } from './access.js'
 import { jsonBody, type ApiEnv } from './app.js'
+import { isJsonObject } from './wire.js'
 
 /** What the extensions need. */
 export interface ExtensionDependencies {
@@ -39,6 +40,13 @@ export interface ExtensionDependencies {
   accessStore: AccessStore
   keyRing: KeyRing
 }
+
+/** An ISO 8601 instant with a four-digit year (what `Since` accepts). */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/
+
+/** A key id (UUID), `key/<uuid>` or a key ARN. */
+const KEY_ID_OR_ARN =
+  /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/)?(key\/)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** Largest `MaxResults` of the audit listing. */
 const MAX_AUDIT_RESULTS = 1000
@@ -91,8 +99,8 @@ export function registerExtensions(app: Hono<ApiEnv>, deps: ExtensionDependencie
       throw new ValidationError(`MaxResults must be an integer between 1 and ${MAX_AUDIT_RESULTS}.`)
     }
     const sinceDate = since === undefined ? undefined : new Date(since)
-    if (sinceDate && Number.isNaN(sinceDate.getTime())) {
-      throw new ValidationError('Since must be an ISO 8601 instant.')
+    if (since !== undefined && (!ISO_INSTANT.test(since) || Number.isNaN(sinceDate!.getTime()))) {
+      throw new ValidationError('Since must be an ISO 8601 instant, e.g. 2026-11-21T10:00:00Z.')
     }
     const events = await accessStore.listAudit(limit, sinceDate)
     return c.json({
@@ -111,7 +119,8 @@ export function registerExtensions(app: Hono<ApiEnv>, deps: ExtensionDependencie
 
   app.post('/airdock/v1/kms/keys', async (c) => {
     const body = await jsonBody(c)
-    const description = (body as { Description?: unknown }).Description
+    if (!isJsonObject(body)) throw new ValidationError('The request body must be a JSON object.')
+    const description = body.Description
     if (
       description !== undefined &&
       (typeof description !== 'string' || description.length > 8192)
@@ -124,7 +133,16 @@ export function registerExtensions(app: Hono<ApiEnv>, deps: ExtensionDependencie
     c.json({ Keys: (await keyRing.listKeys()).map(keyView) }),
   )
   app.delete('/airdock/v1/kms/keys/:key', async (c) => {
-    await keyRing.deleteKey(c.req.param('key'))
+    const key = c.req.param('key')
+    if (!KEY_ID_OR_ARN.test(key)) {
+      throw new ValidationError(`KeyId '${key.slice(0, 200)}' is not a key id or key ARN.`)
+    }
+    try {
+      await keyRing.deleteKey(key)
+    } catch (err) {
+      if (err instanceof KeyUnavailableError) throw new ResourceNotFoundError('Key', key)
+      throw err
+    }
     return c.json({})
   })
 
