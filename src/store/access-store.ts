@@ -5,6 +5,7 @@
  * secrets. The identity service is its only writer, except `audit_events`, which the API writes.
  */
 import pg from 'pg'
+import { idleErrorsIgnored } from './environment-store.js'
 
 /** A stored user. `policies` maps policy name → IAM policy document (JSON as stored). */
 export interface StoredUser {
@@ -49,7 +50,9 @@ export class AccessStore {
 
   /** Connects to the control-plane database (`postgres://…`). */
   static open(databaseUrl: string): AccessStore {
-    return new AccessStore(new pg.Pool({ connectionString: databaseUrl, max: 3 }))
+    return new AccessStore(
+      idleErrorsIgnored(new pg.Pool({ connectionString: databaseUrl, max: 3 })),
+    )
   }
 
   /** Closes the connection pool. */

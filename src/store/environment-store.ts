@@ -24,6 +24,16 @@ const MIGRATIONS_DIR = path.resolve(
   '../../migrations',
 )
 
+/**
+ * A pool whose idle connections may be cut by the server (PostgreSQL restarting or shutting
+ * down): pg then drops the connection and emits `error` on the pool, which would otherwise be an
+ * uncaught exception. The next query opens a new connection; a query in flight still fails.
+ */
+export function idleErrorsIgnored(pool: pg.Pool): pg.Pool {
+  pool.on('error', () => undefined)
+  return pool
+}
+
 /** Thrown by `insert` when a live environment already has that name. */
 export class DuplicateEnvironmentError extends Error {}
 
@@ -145,7 +155,10 @@ export class EnvironmentStore {
       migrationsTable: 'airdock_migrations',
       log: () => undefined,
     })
-    return new EnvironmentStore(new pg.Pool({ connectionString: databaseUrl, max: 5 }), sealer)
+    return new EnvironmentStore(
+      idleErrorsIgnored(new pg.Pool({ connectionString: databaseUrl, max: 5 })),
+      sealer,
+    )
   }
 
   /** Closes the connection pool. */
