@@ -7,6 +7,7 @@
  *   airdock runtime list               supported versions and whether each is built
  *   airdock status NAME                components, their phases and restarts, ports, log folder
  *   airdock web-login NAME             a sign-in link to the Airflow UI (CreateWebLoginToken)
+ *   airdock validate NAME [--…-s3-path --…-s3-object-version]  check new inputs, apply nothing
  *   airdock iam …                      users, access keys and policies (administrators)
  *   airdock kms …                      customer keys for CreateEnvironment's KmsKey
  *   airdock audit                      the audit trail
@@ -175,6 +176,45 @@ program
       `http://${token.WebServerHostname}/aws_mwaa/aws-console-sso?login=true#${token.WebToken}`,
     )
     console.log(`(valid 60 s, once; Airflow user ${token.AirflowIdentity})`)
+  })
+
+program
+  .command('validate')
+  .argument('<name>', 'environment name')
+  .description(
+    "check an update's requirements.txt, plugins.zip and startup script against the running environment (install, run, import every plugin and DAG) without applying it",
+  )
+  .option('--requirements-s3-path <key>')
+  .option('--requirements-s3-object-version <version>')
+  .option('--plugins-s3-path <key>')
+  .option('--plugins-s3-object-version <version>')
+  .option('--startup-script-s3-path <key>')
+  .option('--startup-script-s3-object-version <version>')
+  .action(async (name: string, options: Record<string, string | undefined>) => {
+    const field: Record<string, string> = {
+      requirementsS3Path: 'RequirementsS3Path',
+      requirementsS3ObjectVersion: 'RequirementsS3ObjectVersion',
+      pluginsS3Path: 'PluginsS3Path',
+      pluginsS3ObjectVersion: 'PluginsS3ObjectVersion',
+      startupScriptS3Path: 'StartupScriptS3Path',
+      startupScriptS3ObjectVersion: 'StartupScriptS3ObjectVersion',
+    }
+    const body = Object.fromEntries(
+      Object.entries(options)
+        .filter(([k, v]) => field[k] && v !== undefined)
+        .map(([k, v]) => [field[k]!, v]),
+    )
+    const result = (await callExtension(
+      `/airdock/v1/environments/${encodeURIComponent(name)}/validate`,
+      'POST',
+      body,
+    )) as { Valid: boolean; ErrorCode?: string; ErrorMessage?: string; Seconds: number }
+    if (result.Valid) {
+      console.log(`valid (checked in ${result.Seconds} s)`)
+      return
+    }
+    console.log(`invalid: ${result.ErrorCode}: ${result.ErrorMessage} (${result.Seconds} s)`)
+    process.exitCode = 1
   })
 
 const iam = program.command('iam').description('users, access keys and policies')

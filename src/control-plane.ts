@@ -18,6 +18,7 @@ import {
   externalPostgres,
   type PostgresServer,
 } from './platform/postgres-server.js'
+import { ArtifactPreparer } from './reconciler/artifacts.js'
 import { EnvironmentReconciler } from './reconciler/environment-reconciler.js'
 import { LocalDriver } from './runtime/local/local-driver.js'
 import { IdentityService } from './iam/identity-service.js'
@@ -134,7 +135,17 @@ export async function startControlPlane(
   const objectStore: ObjectStore = settings.s3
     ? new S3ObjectStore({ ...settings.s3, region: settings.region })
     : new FsObjectStore({ rootDir: path.join(settings.dataDir, 'buckets') })
+  const artifacts = new ArtifactPreparer({
+    objectStore,
+    layersDir: path.join(settings.dataDir, 'layers'),
+    uv,
+    installerEnv: settings.hostEnv,
+    requirementsTimeoutMs: settings.requirementsTimeoutMs,
+    startupScriptTimeoutMs: settings.startupScriptTimeoutMs,
+    logger: log.child({ part: 'inputs' }),
+  })
   const reconciler = new EnvironmentReconciler({
+    artifacts,
     store,
     driver,
     runtimes,

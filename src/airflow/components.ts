@@ -152,6 +152,16 @@ export interface PlanInput {
   redisServer: string
   /** How often the dag-processor re-lists the DAG folder for new files, in seconds. */
   dagRefreshIntervalSeconds?: number
+  /**
+   * The environment's prepared inputs (issue 5): the requirements layer (first on
+   * `PYTHONPATH`), the extracted plugins folder, and the startup script's exports per MWAA
+   * component kind.
+   */
+  artifacts?: {
+    pythonPath?: string
+    pluginsDir?: string
+    startupEnv?: Record<string, Record<string, string>>
+  }
 }
 
 /** Which MWAA log type governs each component's log level. */
@@ -229,11 +239,13 @@ export function sqlAlchemyUrl(input: Pick<PlanInput, 'database' | 'secrets'>): s
 }
 
 /**
- * The environment variables every Airflow process of the environment shares.
- * Order of precedence (low → high): airdock defaults, AirflowConfigurationOptions, airdock's
- * essential settings (executor, database, broker, secrets, folders, auth), as MWAA does.
+ * The environment variables of the environment's Airflow processes of MWAA component `kind`
+ * (`scheduler`, `worker`, `webserver`; all of them share everything but the startup script's
+ * exports). Order of precedence (low → high), as MWAA's: airdock defaults, the startup script's
+ * exports, AirflowConfigurationOptions, airdock's essential settings (executor, database,
+ * broker, secrets, folders, auth).
  */
-export function airflowEnvironment(input: PlanInput): Record<string, string> {
+export function airflowEnvironment(input: PlanInput, kind?: string): Record<string, string> {
   const { spec, layout, runtime, ports, secrets } = input
   const hybrid = findEnvironmentClass(spec.environmentClass)?.hybrid ?? false
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`
@@ -257,7 +269,7 @@ export function airflowEnvironment(input: PlanInput): Record<string, string> {
     AIRFLOW_HOME: layout.homeDir,
     AIRFLOW_CONFIG: layout.configFile,
     AIRFLOW__CORE__DAGS_FOLDER: layout.dagsDir,
-    AIRFLOW__CORE__PLUGINS_FOLDER: layout.pluginsDir,
+    AIRFLOW__CORE__PLUGINS_FOLDER: input.artifacts?.pluginsDir ?? layout.pluginsDir,
     AIRFLOW__LOGGING__BASE_LOG_FOLDER: layout.logsDir,
     AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
     AIRFLOW__CORE__FERNET_KEY: secrets.fernetKey,
@@ -293,12 +305,19 @@ export function airflowEnvironment(input: PlanInput): Record<string, string> {
     // MWAA's SQS queue redelivers an unacknowledged task after 12 h; Redis does the same here.
     essential.AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT = '43200'
   }
+  if (input.artifacts?.pythonPath) essential.PYTHONPATH = input.artifacts.pythonPath
   return {
     ...input.passThroughEnv,
     ...defaults,
+    ...(kind ? (input.artifacts?.startupEnv?.[kind] ?? {}) : {}),
     ...configurationOptionsToEnv(spec.airflowConfigurationOptions),
     ...essential,
   }
+}
+
+/** The MWAA component kind (`MWAA_AIRFLOW_COMPONENT`) of an airdock component. */
+export function mwaaComponentKind(component: string): string {
+  return MWAA_COMPONENT_OF[component] ?? component
 }
 
 function airflowComponent(
@@ -318,7 +337,7 @@ function airflowComponent(
     env: {
       ...shared,
       AIRFLOW__LOGGING__LOGGING_LEVEL: levelFor(input.spec, component),
-      MWAA_AIRFLOW_COMPONENT: MWAA_COMPONENT_OF[component] ?? component,
+      MWAA_AIRFLOW_COMPONENT: mwaaComponentKind(component),
       ...extraEnv,
     },
     cwd: input.layout.homeDir,
@@ -372,7 +391,13 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
   const { spec } = input
   const info = findEnvironmentClass(spec.environmentClass)
   const hybrid = info?.hybrid ?? false
-  const shared = airflowEnvironment(input)
+  const envs = new Map<string, Record<string, string>>()
+  const envOf = (component: string): Record<string, string> => {
+    const kind = mwaaComponentKind(component)
+    let env = envs.get(kind)
+    if (!env) envs.set(kind, (env = airflowEnvironment(input, kind)))
+    return env
+  }
   const specs: ComponentSpec[] = []
 
   if (!hybrid) {
@@ -397,7 +422,7 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
 
   for (const { index, port } of apiServerPorts(input)) {
     specs.push(
-      airflowComponent(input, shared, 'api-server', index, [
+      airflowComponent(input, envOf('api-server'), 'api-server', index, [
         'api-server',
         '--host',
         '127.0.0.1',
@@ -411,12 +436,19 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
   }
   const schedulers = hybrid ? 1 : spec.schedulers
   for (let i = 1; i <= schedulers; i++) {
-    specs.push(airflowComponent(input, shared, 'scheduler', i, ['scheduler', '--skip-serve-logs']))
+    specs.push(
+      airflowComponent(input, envOf('scheduler'), 'scheduler', i, [
+        'scheduler',
+        '--skip-serve-logs',
+      ]),
+    )
   }
-  specs.push(airflowComponent(input, shared, 'dag-processor', 1, ['dag-processor']))
-  specs.push(airflowComponent(input, shared, 'triggerer', 1, ['triggerer', '--skip-serve-logs']))
+  specs.push(airflowComponent(input, envOf('dag-processor'), 'dag-processor', 1, ['dag-processor']))
+  specs.push(
+    airflowComponent(input, envOf('triggerer'), 'triggerer', 1, ['triggerer', '--skip-serve-logs']),
+  )
   if (!hybrid) {
-    for (const index of input.workers) specs.push(workerSpec(input, index, shared))
+    for (const index of input.workers) specs.push(workerSpec(input, index, envOf('worker')))
   }
   return specs
 }
@@ -427,12 +459,12 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
  * SIGTERM to its main pid only — Celery's warm shutdown: it stops taking tasks, lets the running
  * ones finish (reference `airflow3-runtime.md` §6.2), and hands unstarted prefetched messages
  * back to the broker — and SIGKILLs only after `workerDrainTimeoutMs`.
- * @param shared - {@link airflowEnvironment} of `input` (computed once by the caller)
+ * @param shared - {@link airflowEnvironment} of `input` for workers (computed once by the caller)
  */
 export function workerSpec(
   input: PlanInput,
   index: number,
-  shared: Record<string, string> = airflowEnvironment(input),
+  shared: Record<string, string> = airflowEnvironment(input, 'worker'),
 ): ComponentSpec {
   return {
     ...airflowComponent(input, shared, 'worker', index, [

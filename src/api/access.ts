@@ -90,6 +90,9 @@ export function routeAccess(
   if (c === 'environments' && n === 4 && method === 'GET') {
     return op('airdock:DescribeEnvironment', env(d!))
   }
+  if (c === 'environments' && n === 5 && e === 'validate' && method === 'POST') {
+    return op('airdock:ValidateEnvironmentInputs', env(d!), false)
+  }
   if (c === 'web-login' && n === 4 && method === 'POST') {
     return { ...op('airdock:RedeemWebLoginToken', env(d!)), tokenAuthenticated: true }
   }

@@ -6,6 +6,10 @@
  * environments' gateways call, which carry a login or CLI token instead.
  *
  *   GET    /airdock/v1/environments/{Name}                       components, phases, workers
+ *   POST   /airdock/v1/environments/{Name}/validate              check an update's requirements,
+ *                                                                plugins and startup script
+ *                                                                (UpdateEnvironment body) without
+ *                                                                applying it
  *   GET    /airdock/v1/iam/users                                 users and their policies
  *   PUT    /airdock/v1/iam/users/{UserName}                      create a user
  *   GET    /airdock/v1/iam/users/{UserName}                      one user
@@ -24,7 +28,7 @@
  */
 import type { Hono } from 'hono'
 import { ResourceNotFoundError, ValidationError } from '../domain/errors.js'
-import { validateEnvironmentName } from '../domain/validation.js'
+import { validateEnvironmentName, validateUpdateEnvironment } from '../domain/validation.js'
 import type { IdentityService } from '../iam/identity-service.js'
 import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
 import type { EnvironmentService } from '../services/environment-service.js'
@@ -59,6 +63,11 @@ export function registerExtensions(app: Hono<ApiEnv>, deps: ExtensionDependencie
     const name = c.req.param('name')
     validateEnvironmentName(name)
     return c.json(await service.describe(name))
+  })
+
+  app.post('/airdock/v1/environments/:name/validate', async (c) => {
+    const request = validateUpdateEnvironment(c.req.param('name'), await jsonBody(c))
+    return c.json(await service.validateInputs(request))
   })
 
   app.get('/airdock/v1/iam/users', async (c) => c.json({ Users: await identity.listUsers() }))

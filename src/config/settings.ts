@@ -77,6 +77,10 @@ const schema = z.object({
   AIRDOCK_WORKER_DRAIN_TIMEOUT_MS: intFrom(0, 604_800_000).default(43_200_000),
   /** How long web server load must stay low before one web server is removed, in ms. */
   AIRDOCK_WEBSERVER_SCALE_IN_COOLDOWN_MS: intFrom(0, 86_400_000).default(60_000),
+  /** How long installing an environment's requirements.txt may take, in ms (MWAA: about 10 minutes). */
+  AIRDOCK_REQUIREMENTS_TIMEOUT_MS: intFrom(1_000, 3_600_000).default(600_000),
+  /** How long an environment's startup script may run, in ms (MWAA: 5 minutes). */
+  AIRDOCK_STARTUP_SCRIPT_TIMEOUT_MS: intFrom(1_000, 3_600_000).default(300_000),
   /** Stop every environment's processes when the control plane exits (default: keep them running and adopt them on the next start). */
   AIRDOCK_STOP_ON_EXIT: bool.default(false),
   /** Log level of the control plane (pino). */
@@ -109,6 +113,8 @@ export interface Settings {
   workerScaleInIdleMs: number
   workerDrainTimeoutMs: number
   webserverScaleInCooldownMs: number
+  requirementsTimeoutMs: number
+  startupScriptTimeoutMs: number
   stopOnExit: boolean
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
   /** The host's `PATH`, handed on to Airflow processes after the runtime's own `bin`. */
@@ -188,6 +194,8 @@ export function loadSettings(
     workerScaleInIdleMs: s.AIRDOCK_WORKER_SCALE_IN_IDLE_MS,
     workerDrainTimeoutMs: s.AIRDOCK_WORKER_DRAIN_TIMEOUT_MS,
     webserverScaleInCooldownMs: s.AIRDOCK_WEBSERVER_SCALE_IN_COOLDOWN_MS,
+    requirementsTimeoutMs: s.AIRDOCK_REQUIREMENTS_TIMEOUT_MS,
+    startupScriptTimeoutMs: s.AIRDOCK_STARTUP_SCRIPT_TIMEOUT_MS,
     stopOnExit: s.AIRDOCK_STOP_ON_EXIT,
     logLevel: s.AIRDOCK_LOG_LEVEL,
     hostPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import {
+  airflowEnvironment,
   apiServerPorts,
   brokerConfig,
   componentLogFile,
@@ -43,6 +44,7 @@ import type {
   ComponentStatus,
   EnvironmentObservation,
   EnvironmentRecord,
+  EnvironmentSpec,
 } from '../domain/environment.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import { coerceError } from '../domain/errors.js'
@@ -56,7 +58,9 @@ import { gatewayListenAddresses } from '../gateway/gateway.js'
 import type { Logger } from '../observability/logger.js'
 import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server.js'
 import { hashComponentSpec, type ComponentState, type Driver } from '../runtime/driver.js'
+import { runCommand } from '../lib/run-command.js'
 import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
+import { ArtifactError, type ArtifactPreparer } from './artifacts.js'
 import type { EnvironmentStore } from '../store/environment-store.js'
 import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
@@ -75,6 +79,8 @@ export interface ReconcilerOptions {
   publicAddress: string
   /** Where gateways reach the control plane to check tokens. */
   controlPlaneUrl: string
+  /** Prepares and validates requirements, plugins and startup scripts. */
+  artifacts: ArtifactPreparer
   /** Seals environment secrets under the environment's `KmsKey` (or the master key). */
   keyRing: KeyRing
   objectStore: ObjectStore
@@ -223,31 +229,37 @@ export class EnvironmentReconciler {
     if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
     const layout = environmentLayout(this.options.environmentsDir, record.id)
     const { command, env } = migrateCommand(this.planInput(record, layout, runtime, secrets))
-    return new Promise((resolve, reject) => {
-      const child = spawn(command, argv, {
-        env,
-        cwd: layout.homeDir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      })
-      const out: Buffer[] = []
-      const err: Buffer[] = []
-      const cap = (chunks: Buffer[]) => (chunk: Buffer) => {
-        if (chunks.reduce((n, c) => n + c.length, 0) < CLI_OUTPUT_CAP_BYTES) chunks.push(chunk)
-      }
-      child.stdout.on('data', cap(out))
-      child.stderr.on('data', cap(err))
-      const timer = setTimeout(() => {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL')
-      }, timeoutMs)
-      child.on('error', (e) => {
-        clearTimeout(timer)
-        reject(e)
-      })
-      child.on('close', (code) => {
-        clearTimeout(timer)
-        resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) })
-      })
+    const result = await runCommand(command, argv, {
+      env,
+      cwd: layout.homeDir,
+      timeoutMs,
+      maxOutputBytes: CLI_OUTPUT_CAP_BYTES,
+    })
+    return { code: result.code, stdout: result.stdout, stderr: result.stderr }
+  }
+
+  /**
+   * `airdock validate`: prepares `spec`'s requirements, plugins and startup script for the
+   * existing environment `record` and imports its plugins and DAGs with them, exactly as an
+   * update would, without applying anything.
+   * @throws ArtifactError naming what fails; Error when the environment is not set up yet
+   */
+  async validateInputs(record: EnvironmentRecord, spec: EnvironmentSpec): Promise<void> {
+    const runtime = await this.options.runtimes.find(spec.airflowVersion)
+    const secrets = await this.secretsFor(record)
+    if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
+    const layout = environmentLayout(this.options.environmentsDir, record.id)
+    const trial = { ...record, spec }
+    const input = this.planInput(trial, layout, runtime, secrets)
+    const hybrid = findEnvironmentClass(spec.environmentClass)?.hybrid === true
+    await this.options.artifacts.prepare({
+      record: trial,
+      runtime,
+      layout,
+      kinds: hybrid ? ['scheduler', 'webserver'] : ['scheduler', 'worker', 'webserver'],
+      envFor: (kind, artifacts) => airflowEnvironment({ ...input, artifacts }, kind),
+      validateImports: true,
+      trial: true,
     })
   }
 
@@ -388,8 +400,28 @@ export class EnvironmentReconciler {
       await this.options.store.writeObservation(record.name, record.observation)
     }
     await this.ensureDagSync(record, layout)
-    if (findEnvironmentClass(record.spec.environmentClass)?.hybrid !== true) {
-      await writeIfChanged(layout.brokerConfigFile, brokerConfig(input), 0o600)
+    const hybrid = findEnvironmentClass(record.spec.environmentClass)?.hybrid === true
+    if (!hybrid) await writeIfChanged(layout.brokerConfigFile, brokerConfig(input), 0o600)
+    // Validate before applying: requirements, plugins and startup script are prepared, and
+    // every plugin and DAG imported with them, before any component sees them.
+    try {
+      input.artifacts = await this.options.artifacts.prepare({
+        record,
+        runtime,
+        layout,
+        kinds: hybrid ? ['scheduler', 'webserver'] : ['scheduler', 'worker', 'webserver'],
+        envFor: (kind, artifacts) => airflowEnvironment({ ...input, artifacts }, kind),
+        validateImports:
+          record.observation.phase === 'creating' ||
+          record.observation.observedGeneration < record.generation,
+      })
+    } catch (err) {
+      if (!(err instanceof ArtifactError)) throw err
+      if (record.observation.phase === 'creating') return this.fail(record, err.code, err.message)
+      // An update whose inputs fail changes nothing: every component keeps running as it is.
+      const states = this.options.driver.observe(record.id)
+      const apiServers = apiServerPorts(input).filter((a) => states.some((s) => s.name === a.name))
+      return this.observe(record, layout, states, apiServers, [], err)
     }
 
     const gateway = gatewayComponentSpec({
@@ -621,6 +653,7 @@ export class EnvironmentReconciler {
     states: ComponentState[],
     apiServers: { name: string; port: number }[],
     rollingHeld: string[] = [],
+    refused?: ArtifactError,
   ): Promise<ProcessResult> {
     const healthByApiServer = new Map<string, boolean>()
     // Until one api-server answers, Airflow's view of the other components is unknown.
@@ -702,7 +735,12 @@ export class EnvironmentReconciler {
       }
     } else if (record.observation.phase === 'provisioned') {
       const updating = record.observation.observedGeneration < record.generation
-      if (updating && record.observation.failedGeneration !== record.generation) {
+      if (refused) {
+        // UPDATE_FAILED (or, for inputs that stopped working, the reason while unavailable).
+        obs.failedGeneration = record.generation
+        obs.failureCode = refused.code
+        obs.message = refused.message
+      } else if (updating && record.observation.failedGeneration !== record.generation) {
         if (healthy && rollingHeld.length === 0) {
           obs.observedGeneration = record.generation
           obs.progressing = false
@@ -726,10 +764,11 @@ export class EnvironmentReconciler {
     }
     await this.options.store.writeObservation(record.name, obs)
     const converging =
-      obs.phase === 'creating' ||
-      obs.observedGeneration < record.generation ||
-      !healthy ||
-      rollingHeld.length > 0
+      !refused &&
+      (obs.phase === 'creating' ||
+        obs.observedGeneration < record.generation ||
+        !healthy ||
+        rollingHeld.length > 0)
     return { requeueAfterMs: converging ? CONVERGING_REQUEUE_MS : this.options.resyncIntervalMs }
   }
 
@@ -765,6 +804,7 @@ export class EnvironmentReconciler {
 
   /** Stops everything an environment has and removes its database and folder. Idempotent. */
   private async release(record: EnvironmentRecord): Promise<void> {
+    this.options.artifacts.forget(record.id)
     const sync = this.syncs.get(record.id)
     if (sync) {
       await sync.sync.stop()

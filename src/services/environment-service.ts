@@ -31,6 +31,7 @@ import {
   validateEnvironmentArn,
   validateMergedSpec,
 } from '../domain/validation.js'
+import { ArtifactError } from '../reconciler/artifacts.js'
 import type { EnvironmentReconciler } from '../reconciler/environment-reconciler.js'
 import {
   ConcurrentUpdateError,
@@ -241,6 +242,34 @@ export class EnvironmentService implements EnvironmentServicePort {
     }
     this.options.reconciler.enqueue(record.name)
     return record.arn
+  }
+
+  /**
+   * airdock extension (`airdock validate`): checks an update's requirements.txt, plugins.zip
+   * and startup script against the running environment — install, extract, run, and import
+   * every plugin and DAG with them — without applying anything.
+   * @returns `{Valid: true, Seconds}` or `{Valid: false, ErrorCode, ErrorMessage, Seconds}`
+   * @throws ResourceNotFoundError; ValidationError for a bad request or an environment that is
+   *   not running yet
+   */
+  async validateInputs(request: UpdateEnvironmentRequest): Promise<Record<string, unknown>> {
+    const record = await this.load(request.name)
+    const status = deriveEnvironmentStatus(statusInput(record))
+    if (!UPDATABLE.has(status)) {
+      throw new ValidationError(`Environments with ${status} status cannot be validated against.`)
+    }
+    const spec = mergeEnvironmentSpec(record.spec, request.changes)
+    const started = performance.now()
+    const seconds = () => Math.round((performance.now() - started) / 100) / 10
+    try {
+      await this.options.reconciler.validateInputs(record, spec)
+      return { Valid: true, Seconds: seconds() }
+    } catch (err) {
+      if (err instanceof ArtifactError) {
+        return { Valid: false, ErrorCode: err.code, ErrorMessage: err.message, Seconds: seconds() }
+      }
+      throw err
+    }
   }
 
   async delete(name: string): Promise<void> {

@@ -1,0 +1,327 @@
+/**
+ * requirements.txt, plugins.zip and the startup script on real Airflow (issue 5), validated
+ * before anything runs with them:
+ *
+ * - a mw1.micro environment whose DAG uses a PyPI package from requirements.txt, an operator
+ *   from plugins.zip and a variable the startup script exported: its DAG run succeeds;
+ * - updates that cannot work — an unknown package, a pin that conflicts with Airflow's, a zip
+ *   with `../` paths, a plugin that does not import, a startup script that exits non-zero or
+ *   sleeps past the limit — each end UPDATE_FAILED naming the culprit, while the environment
+ *   keeps running exactly as it was (same processes; a DAG run started before finishes);
+ * - a good update afterwards applies.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metadataDatabaseFor } from '../../src/airflow/metadata-database.js'
+import {
+  repoRoot,
+  startTestControlPlane,
+  testEnvironmentVariables,
+  waitFor,
+  type TestControlPlane,
+} from '../support/control-plane.js'
+import { environmentClient } from '../support/mwaa-client.js'
+
+const NAME = 'inputs-env'
+const BUCKET = 'inputs-bucket'
+const FIXTURES = path.join(repoRoot, 'test/fixtures/inputs')
+/** The startup script limit in this test, in ms (MWAA's is 5 minutes). */
+const STARTUP_LIMIT_MS = 10_000
+
+let t: TestControlPlane
+const client = environmentClient(() => t.cp.endpoint, NAME)
+const { api, environment, waitForStatus } = client
+const airflow = client.invokeRestApi
+
+/** Writes a bucket object. @returns its version (what MWAA's `…S3ObjectVersion` names) */
+async function put(key: string, body: Buffer | string): Promise<string> {
+  return (await t.cp.objectStore.put(BUCKET, key, body)).version
+}
+
+/**
+ * A zip built with Python's zipfile (it writes any entry name, `../` included).
+ * @param entries - entry name → content
+ */
+async function zip(entries: Record<string, string>): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'zip-'))
+  const file = path.join(dir, 'plugins.zip')
+  execFileSync('python3', [
+    '-c',
+    'import sys, json, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z:\n    for n, c in json.loads(sys.argv[2]).items(): z.writestr(n, c)',
+    file,
+    JSON.stringify(entries),
+  ])
+  const bytes = await readFile(file)
+  await rm(dir, { recursive: true, force: true })
+  return bytes
+}
+
+async function fixture(name: string): Promise<string> {
+  return readFile(path.join(FIXTURES, name), 'utf8')
+}
+
+/** Triggers a DAG run with a short id. @returns the run id */
+async function trigger(dagId: string): Promise<string> {
+  const runId = `r${Date.now().toString(36)}`
+  await airflow('PATCH', `/dags/${dagId}`, { is_paused: false })
+  const res = await airflow('POST', `/dags/${dagId}/dagRuns`, {
+    logical_date: null,
+    dag_run_id: runId,
+  })
+  expect(res.status, JSON.stringify(res.json)).toBe(200)
+  return runId
+}
+
+async function waitForRun(dagId: string, runId: string, timeoutMs = 180_000): Promise<string> {
+  return waitFor(
+    `${dagId} ${runId} finished`,
+    async () => {
+      const state = (await airflow('GET', `/dags/${dagId}/dagRuns/${runId}`)).json?.state as string
+      return state === 'success' || state === 'failed' ? state : undefined
+    },
+    timeoutMs,
+  )
+}
+
+/**
+ * A task's return value, read from the environment's metadata database (InvokeRestApi's
+ * 64-character Path limit is too short for the XCom endpoint).
+ */
+async function xcom(dagId: string, runId: string, taskId: string): Promise<unknown> {
+  const url = new URL(t.cp.postgres.adminUrl)
+  url.pathname = `/${metadataDatabaseFor((await t.cp.store.get(NAME))!.id).name}`
+  const db = new pg.Client({ connectionString: url.toString() })
+  await db.connect()
+  try {
+    const { rows } = await db.query<{ value: unknown }>(
+      "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = 'return_value'",
+      [dagId, runId, taskId],
+    )
+    if (rows.length !== 1) throw new Error(`XCom ${taskId}: ${rows.length} rows`)
+    return rows[0]!.value
+  } finally {
+    await db.end()
+  }
+}
+
+/** The pid of every component (what must not change when an update is refused). */
+async function pids(): Promise<Record<string, number>> {
+  const d = (await api('GET', `/airdock/v1/environments/${NAME}`)).json as {
+    components: { name: string; pid?: number }[]
+  }
+  return Object.fromEntries(d.components.map((c) => [c.name, c.pid ?? 0]))
+}
+
+/** The environment's working inputs: every failing update changes one of them only. */
+const good: Record<string, string> = {}
+
+/**
+ * Sends an update (on top of the working inputs) and waits for UPDATE_FAILED.
+ * @returns LastUpdate.Error and the seconds from the request to UPDATE_FAILED
+ */
+async function failingUpdate(
+  changes: Record<string, unknown>,
+): Promise<{ code: string; message: string; seconds: number }> {
+  const started = performance.now()
+  const res = await api('PATCH', `/environments/${NAME}`, { ...good, ...changes })
+  expect(res.status, JSON.stringify(res.json)).toBe(200)
+  const env = await waitForStatus('UPDATE_FAILED', 240_000)
+  return {
+    code: env.LastUpdate.Error.ErrorCode as string,
+    message: env.LastUpdate.Error.ErrorMessage as string,
+    seconds: (performance.now() - started) / 1000,
+  }
+}
+
+beforeAll(async () => {
+  t = await startTestControlPlane(
+    await testEnvironmentVariables({ AIRDOCK_STARTUP_SCRIPT_TIMEOUT_MS: String(STARTUP_LIMIT_MS) }),
+  )
+  await t.cp.objectStore.ensureBucket(BUCKET)
+  await put('dags/inputs_dag.py', await fixture('inputs_dag.py'))
+  await put(
+    'dags/slow_pipeline.py',
+    await readFile(path.join(repoRoot, 'test/fixtures/dags/slow_pipeline.py')),
+  )
+  const requirements = await put('requirements.txt', 'pyjokes==0.8.3\n')
+  const plugins = await put(
+    'plugins.zip',
+    await zip({
+      'airdock_hello/__init__.py': await fixture('airdock_hello/__init__.py'),
+      'airdock_hello/operators.py': await fixture('airdock_hello/operators.py'),
+    }),
+  )
+  const startup = await put(
+    'startup.sh',
+    [
+      '#!/bin/sh',
+      'echo "startup script for $MWAA_AIRFLOW_COMPONENT"',
+      'export STARTUP_GREETING="hi from the startup script ($MWAA_AIRFLOW_COMPONENT)"',
+      '# Reserved: restored after the script.',
+      'export AIRFLOW__CORE__EXECUTOR=SequentialExecutor',
+      '',
+    ].join('\n'),
+  )
+  Object.assign(good, {
+    RequirementsS3Path: 'requirements.txt',
+    RequirementsS3ObjectVersion: requirements,
+    PluginsS3Path: 'plugins.zip',
+    PluginsS3ObjectVersion: plugins,
+    StartupScriptS3Path: 'startup.sh',
+    StartupScriptS3ObjectVersion: startup,
+  })
+  const res = await api('PUT', `/environments/${NAME}`, {
+    ExecutionRoleArn: 'arn:aws:iam::000000000000:role/r',
+    SourceBucketArn: `arn:aws:s3:::${BUCKET}`,
+    DagS3Path: 'dags',
+    NetworkConfiguration: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
+    EnvironmentClass: 'mw1.micro',
+    ...good,
+  })
+  expect(res.status, JSON.stringify(res.json)).toBe(200)
+  await waitForStatus('AVAILABLE')
+})
+
+afterAll(async () => {
+  await t?.destroy()
+})
+
+describe('requirements.txt, plugins.zip and the startup script', () => {
+  it('runs a DAG that uses a requirements package, a plugin operator and a startup export', async () => {
+    await waitFor(
+      'inputs_dag listed',
+      async () => (await airflow('GET', '/dags/inputs_dag')).status === 200,
+      60_000,
+    )
+    const runId = await trigger('inputs_dag')
+    expect(await waitForRun('inputs_dag', runId)).toBe('success')
+    expect(await xcom('inputs_dag', runId, 'joke')).toMatch(/^pyjokes 0\.8\.3: /)
+    expect(await xcom('inputs_dag', runId, 'greeting')).toBe(
+      'hi from the startup script (scheduler)',
+    )
+    expect(await xcom('inputs_dag', runId, 'hello')).toBe('hello from the plugin, airdock')
+    // The script's output is kept, per component kind; the reserved variable was restored.
+    const home = path.join(t.settings.dataDir, 'environments', (await t.cp.store.get(NAME))!.id)
+    expect(await readFile(path.join(home, 'logs/startup-script/webserver.log'), 'utf8')).toContain(
+      'startup script for webserver',
+    )
+    const id = (await t.cp.store.get(NAME))!.id
+    const scheduler = t.cp.driver.specOf(id, 'scheduler-1')!
+    expect(scheduler.env.AIRFLOW__CORE__EXECUTOR).toBe('LocalExecutor')
+    expect(scheduler.env.STARTUP_GREETING).toBe('hi from the startup script (scheduler)')
+    expect(t.cp.driver.specOf(id, 'api-server-1')!.env.STARTUP_GREETING).toBe(
+      'hi from the startup script (webserver)',
+    )
+  })
+
+  it('refuses a requirements.txt that cannot install within seconds, while a running DAG run finishes', async () => {
+    const before = await pids()
+    const runId = await trigger('slow_pipeline')
+    await waitFor(
+      'slow_pipeline running',
+      async () =>
+        (await airflow('GET', `/dags/slow_pipeline/dagRuns/${runId}/taskInstances/wait`)).json
+          ?.state === 'running',
+      60_000,
+    )
+    const version = await put('requirements-bad.txt', 'no-such-package-airdock-xyz==1.0\n')
+    const failed = await failingUpdate({
+      RequirementsS3Path: 'requirements-bad.txt',
+      RequirementsS3ObjectVersion: version,
+    })
+    console.log(`bad requirements.txt → UPDATE_FAILED in ${failed.seconds.toFixed(1)} s`)
+    expect(failed.code).toBe('REQUIREMENTS_INSTALL_FAILED')
+    expect(failed.message).toContain('no-such-package-airdock-xyz')
+    expect(await pids()).toEqual(before)
+    expect(await waitForRun('slow_pipeline', runId)).toBe('success')
+    expect(await pids()).toEqual(before)
+  })
+
+  it("refuses a pin that conflicts with Airflow's, naming the package and both versions", async () => {
+    const version = await put('requirements-conflict.txt', 'pendulum==2.1.2\n')
+    const failed = await failingUpdate({
+      RequirementsS3Path: 'requirements-conflict.txt',
+      RequirementsS3ObjectVersion: version,
+    })
+    expect(failed.code).toBe('REQUIREMENTS_INSTALL_FAILED')
+    expect(failed.message).toContain('pendulum==2.1.2')
+    expect(failed.message).toMatch(/pendulum==3\.\d+\.\d+/)
+  })
+
+  it('refuses a plugins.zip with ../ paths without writing anything, and a plugin that does not import', async () => {
+    const home = path.join(t.settings.dataDir, 'environments', (await t.cp.store.get(NAME))!.id)
+    const evil = await put(
+      'plugins-evil.zip',
+      await zip({ 'ok.py': '', '../../evil.py': 'print("escaped")' }),
+    )
+    const slip = await failingUpdate({
+      PluginsS3Path: 'plugins-evil.zip',
+      PluginsS3ObjectVersion: evil,
+    })
+    expect(slip.code).toBe('PLUGINS_INVALID')
+    expect(slip.message).toContain("'../../evil.py'")
+    expect(existsSync(path.join(home, '..', 'evil.py'))).toBe(false)
+    expect(existsSync(path.join(t.settings.dataDir, 'environments', 'evil.py'))).toBe(false)
+
+    const broken = await put(
+      'plugins-broken.zip',
+      await zip({
+        'airdock_hello/__init__.py': await fixture('airdock_hello/__init__.py'),
+        'airdock_hello/operators.py': await fixture('airdock_hello/operators.py'),
+        'broken_plugin.py': await fixture('broken_plugin.py'),
+      }),
+    )
+    const failed = await failingUpdate({
+      PluginsS3Path: 'plugins-broken.zip',
+      PluginsS3ObjectVersion: broken,
+    })
+    expect(failed.code).toBe('PLUGIN_IMPORT_FAILED')
+    expect(failed.message).toContain('broken_plugin.py')
+    expect(failed.message).toContain('module_that_does_not_exist')
+  })
+
+  it('refuses a startup script that exits non-zero or runs past the limit', async () => {
+    const exits = await put('startup-exit.sh', 'echo "about to fail"\nexit 3\n')
+    const exited = await failingUpdate({
+      StartupScriptS3Path: 'startup-exit.sh',
+      StartupScriptS3ObjectVersion: exits,
+    })
+    expect(exited.code).toBe('STARTUP_SCRIPT_FAILED')
+    expect(exited.message).toContain('exited with code 3')
+    expect(exited.message).toContain('about to fail')
+
+    const sleeps = await put('startup-sleep.sh', 'echo sleeping\nsleep 600\n')
+    const slept = await failingUpdate({
+      StartupScriptS3Path: 'startup-sleep.sh',
+      StartupScriptS3ObjectVersion: sleeps,
+    })
+    expect(slept.code).toBe('STARTUP_SCRIPT_FAILED')
+    expect(slept.message).toContain(`did not finish within ${STARTUP_LIMIT_MS / 1000} s`)
+    expect(slept.seconds).toBeLessThan(120)
+  })
+
+  it('applies a good update after the failed ones, and the DAG still runs', async () => {
+    const res = await api('PATCH', `/environments/${NAME}`, {
+      ...good,
+      RequirementsS3Path: 'requirements-2.txt',
+      RequirementsS3ObjectVersion: await put('requirements-2.txt', 'pyjokes==0.6.0\n'),
+      StartupScriptS3Path: 'startup-2.sh',
+      StartupScriptS3ObjectVersion: await put(
+        'startup-2.sh',
+        'export STARTUP_GREETING="second script ($MWAA_AIRFLOW_COMPONENT)"\n',
+      ),
+    })
+    expect(res.status, JSON.stringify(res.json)).toBe(200)
+    await waitForStatus('AVAILABLE', 240_000)
+    expect((await environment()).LastUpdate.Status).toBe('SUCCESS')
+    const runId = await trigger('inputs_dag')
+    expect(await waitForRun('inputs_dag', runId)).toBe('success')
+    expect(await xcom('inputs_dag', runId, 'joke')).toMatch(/^pyjokes 0\.6\.0: /)
+    expect(await xcom('inputs_dag', runId, 'greeting')).toBe('second script (scheduler)')
+  })
+})
