@@ -324,4 +324,29 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     expect(await xcom('inputs_dag', runId, 'joke')).toMatch(/^pyjokes 0\.6\.0: /)
     expect(await xcom('inputs_dag', runId, 'greeting')).toBe('second script (scheduler)')
   })
+
+  it('checks new inputs without applying them (airdock validate)', async () => {
+    const before = await t.cp.store.get(NAME)
+    const bad = await put('requirements-validate.txt', 'no-such-package-airdock-validate==1.0\n')
+    const refused = await api('POST', `/airdock/v1/environments/${NAME}/validate`, {
+      RequirementsS3Path: 'requirements-validate.txt',
+      RequirementsS3ObjectVersion: bad,
+    })
+    expect(refused.status).toBe(200)
+    expect(refused.json).toMatchObject({
+      Valid: false,
+      ErrorCode: 'REQUIREMENTS_INSTALL_FAILED',
+      ErrorMessage: expect.stringContaining('no-such-package-airdock-validate'),
+    })
+    const fine = await api('POST', `/airdock/v1/environments/${NAME}/validate`, {
+      StartupScriptS3Path: 'startup.sh',
+      StartupScriptS3ObjectVersion: good.StartupScriptS3ObjectVersion,
+    })
+    expect(fine.json).toMatchObject({ Valid: true })
+    // Nothing was recorded or applied.
+    const after = await t.cp.store.get(NAME)
+    expect(after!.generation).toBe(before!.generation)
+    expect(after!.spec).toEqual(before!.spec)
+    expect((await environment()).Status).toBe('AVAILABLE')
+  })
 })
