@@ -212,6 +212,12 @@ export interface EnvironmentRecord {
   /** The request behind `generation`; `LastUpdate` is derived from it and the observation. */
   lastUpdateRequest: LastUpdateRequest
   /**
+   * The spec before the latest update, when that spec had been applied: what still runs if the
+   * update's inputs are refused (then GetEnvironment shows it and the next update starts from
+   * it, as MWAA rolls back a failed update).
+   */
+  lastGoodSpec?: EnvironmentSpec
+  /**
    * Index of the block of loopback ports this environment owns (gateway, broker,
    * api-servers); fixed at create so ports survive restarts.
    */

@@ -36,6 +36,16 @@ export interface PreparedArtifacts {
 
 /** Why an environment's inputs cannot be used. */
 export class ArtifactError extends Error {
+  /** Every `code` this error has: a failure that left the running components untouched. */
+  static readonly CODES: ReadonlySet<string> = new Set([
+    'REQUIREMENTS_INSTALL_FAILED',
+    'PLUGINS_INVALID',
+    'PLUGIN_IMPORT_FAILED',
+    'STARTUP_SCRIPT_FAILED',
+    'DAG_IMPORT_FAILED',
+    'ARTIFACT_NOT_FOUND',
+  ])
+
   /**
    * @param code - `LastUpdate.Error.ErrorCode`: REQUIREMENTS_INSTALL_FAILED, PLUGINS_INVALID,
    *   PLUGIN_IMPORT_FAILED, STARTUP_SCRIPT_FAILED, DAG_IMPORT_FAILED, ARTIFACT_NOT_FOUND

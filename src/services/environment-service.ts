@@ -15,7 +15,7 @@ import { RateLimiter } from '../lib/rate-limiter.js'
 import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
 import { environmentArn } from '../api/wire.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
-import type { ComponentStatus, EnvironmentRecord } from '../domain/environment.js'
+import type { ComponentStatus, EnvironmentRecord, EnvironmentSpec } from '../domain/environment.js'
 import { desiredWebserverCount, desiredWorkerCount } from '../domain/scaling.js'
 import {
   AccessDeniedError,
@@ -224,14 +224,23 @@ export class EnvironmentService implements EnvironmentServicePort {
     if (!UPDATABLE.has(status)) {
       throw new ValidationError(`Environments with ${status} status cannot be updated.`)
     }
-    const spec = mergeEnvironmentSpec(record.spec, request.changes)
+    // After refused inputs the previous spec still runs: the update starts from it (MWAA rolls a
+    // failed update back).
+    const running = this.runningSpec(record)
+    const spec = mergeEnvironmentSpec(running, request.changes)
     try {
-      await this.options.store.updateSpec(record.name, record.generation, spec, {
-        createdAt: new Date(),
-        source: 'UpdateEnvironment',
-        // What runs when the request names none: airdock never kills tasks unless asked to.
-        workerReplacementStrategy: request.workerReplacementStrategy ?? 'GRACEFUL',
-      })
+      await this.options.store.updateSpec(
+        record.name,
+        record.generation,
+        spec,
+        {
+          createdAt: new Date(),
+          source: 'UpdateEnvironment',
+          // What runs when the request names none: airdock never kills tasks unless asked to.
+          workerReplacementStrategy: request.workerReplacementStrategy ?? 'GRACEFUL',
+        },
+        running,
+      )
     } catch (err) {
       if (err instanceof ConcurrentUpdateError) {
         throw new ValidationError(
@@ -258,7 +267,7 @@ export class EnvironmentService implements EnvironmentServicePort {
     if (!UPDATABLE.has(status)) {
       throw new ValidationError(`Environments with ${status} status cannot be validated against.`)
     }
-    const spec = mergeEnvironmentSpec(record.spec, request.changes)
+    const spec = mergeEnvironmentSpec(this.runningSpec(record), request.changes)
     const started = performance.now()
     const seconds = () => Math.round((performance.now() - started) / 100) / 10
     try {
@@ -569,7 +578,22 @@ export class EnvironmentService implements EnvironmentServicePort {
     return record
   }
 
-  private view(record: EnvironmentRecord): EnvironmentView {
+  /**
+   * The spec the components run: `lastGoodSpec` while the latest update's inputs are refused
+   * (nothing of it was applied), otherwise the spec.
+   */
+  private runningSpec(record: EnvironmentRecord): EnvironmentSpec {
+    const { observation } = record
+    const refused =
+      observation.failedGeneration === record.generation &&
+      observation.observedGeneration < record.generation &&
+      ArtifactError.CODES.has(observation.failureCode ?? '')
+    return refused && record.lastGoodSpec ? record.lastGoodSpec : record.spec
+  }
+
+  private view(stored: EnvironmentRecord): EnvironmentView {
+    // GetEnvironment shows what runs (MWAA shows a failed update rolled back).
+    const record = { ...stored, spec: this.runningSpec(stored) }
     const input = statusInput(record)
     const status = deriveEnvironmentStatus(input)
     const ports = portsForBlock(this.options.componentPortBase, record.portBlock)

@@ -55,6 +55,7 @@ interface Row {
   deletion_requested_at: Date | null
   deleted_at: Date | null
   scaling: StoredScaling | null
+  last_good_spec: StoredSpec | null
 }
 
 /** {@link EnvironmentScaling} as JSON (instants as ISO 8601 strings). */
@@ -130,6 +131,7 @@ function fromRow(row: Row, sealer: SyncSealer): EnvironmentRecord {
     },
   }
   if (row.scaling) record.scaling = scalingFromRow(row.scaling)
+  if (row.last_good_spec) record.lastGoodSpec = specFromRow(row.last_good_spec, sealer)
   if (row.deletion_requested_at) record.deletionRequestedAt = row.deletion_requested_at
   if (row.deleted_at) record.deletedAt = row.deleted_at
   return record
@@ -267,6 +269,7 @@ export class EnvironmentStore {
 
   /**
    * Records a new spec (compare-and-set on the generation the caller read).
+   * @param lastGoodSpec - the spec that runs should this update's inputs be refused
    * @throws ConcurrentUpdateError when another update won the race
    */
   async updateSpec(
@@ -274,11 +277,19 @@ export class EnvironmentStore {
     expectedGeneration: number,
     spec: EnvironmentSpec,
     request: LastUpdateRequest,
+    lastGoodSpec: EnvironmentSpec,
   ): Promise<void> {
     const result = await this.pool.query(
-      `UPDATE environments SET spec = $3, generation = generation + 1, last_update_request = $4
+      `UPDATE environments SET spec = $3, generation = generation + 1, last_update_request = $4,
+         last_good_spec = $5
        WHERE name = $1 AND generation = $2 AND deletion_requested_at IS NULL`,
-      [name, expectedGeneration, specToRow(spec, this.sealer), JSON.stringify(request)],
+      [
+        name,
+        expectedGeneration,
+        specToRow(spec, this.sealer),
+        JSON.stringify(request),
+        specToRow(lastGoodSpec, this.sealer),
+      ],
     )
     if (result.rowCount !== 1) throw new ConcurrentUpdateError(`environment ${name} changed`)
   }

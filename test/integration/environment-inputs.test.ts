@@ -251,6 +251,11 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     expect(failed.code).toBe('REQUIREMENTS_INSTALL_FAILED')
     expect(failed.message).toContain('pendulum==2.1.2')
     expect(failed.message).toMatch(/pendulum==3\.\d+\.\d+/)
+    // As MWAA rolls a failed update back, GetEnvironment shows what still runs.
+    const env = await environment()
+    expect(env.Status).toBe('UPDATE_FAILED')
+    expect(env.RequirementsS3Path).toBe('requirements.txt')
+    expect(env.RequirementsS3ObjectVersion).toBe(good.RequirementsS3ObjectVersion)
   })
 
   it('refuses a plugins.zip with ../ paths without writing anything, and a plugin that does not import', async () => {
@@ -306,8 +311,8 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
   })
 
   it('applies a good update after the failed ones, and the DAG still runs', async () => {
+    // Only what changes: the update starts from what runs, not from the refused inputs.
     const res = await api('PATCH', `/environments/${NAME}`, {
-      ...good,
       RequirementsS3Path: 'requirements-2.txt',
       RequirementsS3ObjectVersion: await put('requirements-2.txt', 'pyjokes==0.6.0\n'),
       StartupScriptS3Path: 'startup-2.sh',
