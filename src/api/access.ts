@@ -10,7 +10,13 @@
  * (`*`) allow them by default.
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import { AccessDeniedError } from '../domain/errors.js'
+import { AccessDeniedError, ControlPlaneError, ValidationError } from '../domain/errors.js'
+
+/** 404 `UnknownOperationException`: no MWAA operation or extension has this method and path. */
+export class UnknownOperationError extends ControlPlaneError {
+  readonly code = 'UnknownOperationException'
+  readonly httpStatus = 404
+}
 import type { IdentityService, Principal } from '../iam/identity-service.js'
 import type { AccessStore } from '../store/access-store.js'
 
@@ -103,7 +109,14 @@ export function routeAccess(
   if (c === 'kms' && d === 'keys') {
     if (n === 4 && method === 'GET') return op('airdock:ListKeys', '*')
     if (n === 4 && method === 'POST') return op('airdock:CreateKey', '*')
-    if (n === 5 && method === 'DELETE') return op('airdock:DeleteKey', e!)
+    if (n === 5 && method === 'DELETE') {
+      // Authorized on the key's ARN however the caller names it (id, key/id or ARN).
+      const id = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.exec(e!)?.[0]
+      return op(
+        'airdock:DeleteKey',
+        id ? `arn:aws:kms:${arns.region}:${arns.accountId}:key/${id}` : e!,
+      )
+    }
     return undefined
   }
   if (c === 'iam') {
@@ -175,13 +188,15 @@ export function accessMiddleware(options: AccessMiddlewareOptions): MiddlewareHa
   return async (c, next) => {
     const url = new URL(c.req.url)
     const rawSegments = url.pathname.split('/').slice(1)
-    let segments: string[]
+    let segments: string[] | undefined
     try {
       segments = rawSegments.map((s) => decodeURIComponent(s))
     } catch {
-      segments = rawSegments
+      segments = undefined
     }
-    const access = routeAccess(c.req.method, segments, options)
+    // Hono answers HEAD with the GET handler: it needs the GET route's authorization.
+    const method = c.req.method === 'HEAD' ? 'GET' : c.req.method
+    const access = segments && routeAccess(method, segments, options)
     const note = access ? { access, principal: 'anonymous' } : undefined
     if (note) auditNotes.set(c, note)
     if (!access?.tokenAuthenticated) {
@@ -194,10 +209,17 @@ export function accessMiddleware(options: AccessMiddlewareOptions): MiddlewareHa
       })
       if (note) note.principal = caller.arn
       principals.set(c, caller)
-      if (access?.roleScoped) {
+      if (!access) {
+        // No handler runs without an authorization decision: an unknown route (or a path that
+        // is not valid percent-encoding) is answered here.
+        throw segments
+          ? new UnknownOperationError(`No operation matches ${c.req.method} ${url.pathname}.`)
+          : new ValidationError(`The path '${url.pathname}' is not valid percent-encoding.`)
+      }
+      if (access.roleScoped) {
         // Passes when any Airflow role is allowed; the handler picks the highest.
-        options.identity.highestRole(caller, access.action, segments[1]!)
-      } else if (access) {
+        options.identity.highestRole(caller, access.action, segments![1]!)
+      } else {
         options.identity.authorize(caller, access.action, access.resource)
       }
     }

@@ -470,6 +470,13 @@ describe('InvokeRestApi', () => {
       'ValidationException',
     )
     expect(message).toContain("must not contain '.' or '..' segments")
+    // Tabs vanish in URL parsing and would turn '.\t.' into '..'.
+    const hidden = await send('POST', '/restapi/MyEnv', {
+      Path: '/.\t./.\t./ui/config',
+      Method: 'GET',
+    })
+    expect(hidden.status).toBe(400)
+    expect(hidden.json.message).toContain('control characters')
     expect(service.calls).toEqual([])
   })
 })
@@ -649,6 +656,30 @@ describe('access control', () => {
       ['airflow:CreateWebLoginToken', 'Failure'],
       ['airflow:InvokeRestApi', 'Failure'],
     ])
+  })
+
+  it('authorizes HEAD like GET and answers unknown or undecodable paths without a handler', async () => {
+    callerPolicy = {
+      Statement: [{ Effect: 'Allow', Action: 'airflow:ListEnvironments', Resource: '*' }],
+    }
+    app = build()
+    expect(
+      (await app.request('http://localhost/environments/MyEnv', { method: 'HEAD' })).status,
+    ).toBe(403)
+    expect(
+      (await app.request('http://localhost/airdock/v1/audit', { method: 'HEAD' })).status,
+    ).toBe(403)
+    expect((await send('GET', '/environments')).status).toBe(200)
+    const undecodable = await app.request(
+      'http://localhost/airdock/v1/%69am/users/bob/policies/p%ZZ',
+      {
+        method: 'PUT',
+        body: '{}',
+      },
+    )
+    expect(undecodable.status).toBe(400)
+    expect((await send('GET', '/no/such/route')).status).toBe(404)
+    expect(service.calls.map((c) => c.method)).toEqual(['list'])
   })
 
   it('lets an explicit Deny win over an Allow', async () => {

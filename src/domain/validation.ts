@@ -1136,6 +1136,11 @@ function checkRestApiPath(p: Problems, path: string): void {
     p.sentence(`${wireName('path')} '${path}' must be a path, not a URL.`)
     return
   }
+  // URL parsers drop tabs and newlines, which would hide a '..' segment from the check below.
+  if ([...path].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
+    p.sentence(`${wireName('path')} must not contain control characters.`)
+    return
+  }
   const pathOnly = path.split(/[?#]/)[0] ?? ''
   const dotSegment = pathOnly.split(/[\\/]/).some((segment) => {
     let decoded = segment

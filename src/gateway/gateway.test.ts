@@ -226,3 +226,35 @@ describe('Gateway MWAA routes', () => {
     expect(gatewayListenAddresses('PRIVATE_ONLY', '127.0.0.1', '0.0.0.0')).toEqual(['127.0.0.1'])
   })
 })
+
+describe('Gateway request targets', () => {
+  it('refuses the password routes however the path is spelled, and absolute-form targets', async () => {
+    const g = await Gateway.start({ hosts: ['127.0.0.1'], port: 0, logger: createLogger('silent') })
+    gateway = g
+    const a = await upstream('a')
+    g.setUpstreams([{ host: '127.0.0.1', port: a.port }])
+    const raw = (target: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port: g.port, method: 'POST', path: target },
+          (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          },
+        )
+        req.on('error', reject)
+        req.end('{}')
+      })
+    for (const target of [
+      '/auth/%74oken',
+      '/x/../auth/token',
+      '/auth/./token/cli',
+      '/auth//token',
+    ]) {
+      expect(await raw(target), target).toBe(403)
+    }
+    expect(await raw('http://evil/auth/token')).toBe(400)
+    expect(await raw('/api/v2/%ZZ')).toBe(400)
+    expect(await raw('/api/v2/dags')).toBe(200)
+  })
+})

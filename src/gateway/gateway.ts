@@ -20,6 +20,7 @@
  * way into the Airflow UI is a web login token.
  */
 import http from 'node:http'
+import path from 'node:path'
 import type { AddressInfo } from 'node:net'
 import type { WebserverAccessMode } from '../domain/environment.js'
 import type { Logger } from '../observability/logger.js'
@@ -198,7 +199,17 @@ export class Gateway {
     res: http.ServerResponse,
     body: Buffer,
   ): boolean {
-    const pathname = (req.url ?? '/').split('?')[0]!
+    const target = req.url ?? '/'
+    // Only origin-form targets, judged by the path Airflow will route: percent-decoded and
+    // normalised, so `/auth/%74oken` or `/x/../auth/token` cannot pass as something else.
+    let pathname: string
+    try {
+      if (!target.startsWith('/')) throw new Error('not origin-form')
+      pathname = path.posix.normalize(decodeURIComponent(target.split('?')[0]!))
+    } catch {
+      sendJson(res, 400, { detail: 'bad request target' })
+      return true
+    }
     if (pathname === '/auth/login' || pathname === '/auth/login/') {
       sendHtml(res, 401, SIGN_IN_PAGE)
       return true
