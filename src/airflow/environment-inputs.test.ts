@@ -4,9 +4,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { runCommand } from '../lib/run-command.js'
 import { parseImportErrors } from '../reconciler/artifacts.js'
 import { extractPluginsArchive, PluginsArchiveError } from './plugins-archive.js'
-import { constraintsFromLock, describeFailure } from './requirements-layer.js'
+import { checkRequirements, constraintsFromLock, describeFailure } from './requirements-layer.js'
 import { runStartupScript, StartupScriptError } from './startup-script.js'
 
 let dir: string | undefined
@@ -74,6 +75,41 @@ describe('requirements layer', () => {
   })
 })
 
+describe('requirements.txt check', () => {
+  it('accepts specifiers, markers, comments, index options and https references', () => {
+    expect(() =>
+      checkRequirements(
+        [
+          '# data tools',
+          'pyjokes==0.8.3',
+          'requests[socks]>=2.31 ; python_version >= "3.11"  # comment',
+          '--extra-index-url https://pypi.example.com/simple',
+          'mylib @ https://example.com/mylib-1.0-py3-none-any.whl',
+          '',
+        ].join('\n'),
+        'log',
+      ),
+    ).not.toThrow()
+  })
+
+  it.each([
+    ['-r /work/.airdock/master.key', 'the option -r'],
+    ['--requirement=/etc/shadow', 'the option --requirement'],
+    ['-c /etc/passwd', 'the option -c'],
+    ['-e ./src', 'the option -e'],
+    ['--find-links /tmp/wheels', 'the option --find-links'],
+    ['./local-package', 'local paths'],
+    ['/root/pkg.whl', 'local paths'],
+    ['pkg @ file:///etc/passwd', 'local paths'],
+    ['pkg @ ssh://git@host/x', 'http(s) URL'],
+    ['--index-url file:///tmp/simple', 'http(s) URL'],
+  ])('refuses %s before the installer runs', (line, reason) => {
+    expect(() => checkRequirements(`pyjokes\n${line}\n`, 'log')).toThrow(
+      new RegExp(`line 2 .*${reason.replace(/[()]/g, '\\$&')}`),
+    )
+  })
+})
+
 describe('plugins.zip', () => {
   it('extracts a good archive with its root as the plugins folder', async () => {
     const root = await scratch()
@@ -131,7 +167,6 @@ describe('startup script', () => {
       cwd: root,
       timeoutMs: 10_000,
       logFile: path.join(root, 'logs/worker.log'),
-      scriptFile: path.join(root, 'startup.sh'),
     })
     expect(exported).toEqual({
       GREETING: 'hello worker',
@@ -149,7 +184,6 @@ describe('startup script', () => {
         cwd: root,
         timeoutMs,
         logFile: path.join(root, 'log'),
-        scriptFile: path.join(root, 'startup.sh'),
       }).catch((e: unknown) => e as StartupScriptError)
     const exited = await run('echo broken >&2\nexit 4\n', 10_000)
     expect(exited).toBeInstanceOf(StartupScriptError)
@@ -160,6 +194,26 @@ describe('startup script', () => {
     const slow = await run('echo sleeping\nsleep 30\n', 500)
     expect((slow as Error).message).toContain('did not finish within 1 s')
     expect(Date.now() - started).toBeLessThan(10_000)
+  })
+})
+
+describe('runCommand', () => {
+  it('ends when the program exits, taking what it left running in the background along', async () => {
+    const root = await scratch()
+    const pidFile = path.join(root, 'bg.pid')
+    const started = Date.now()
+    const result = await runCommand('bash', ['-c', `sleep 30 & echo $! > ${pidFile}; echo ok`], {
+      env: { PATH: '/usr/bin:/bin' },
+      timeoutMs: 20_000,
+    })
+    expect(result).toMatchObject({ code: 0, timedOut: false })
+    expect(result.stdout.toString()).toBe('ok\n')
+    expect(Date.now() - started).toBeLessThan(10_000)
+    const pid = Number(await readFile(pidFile, 'utf8'))
+    await new Promise((r) => setTimeout(r, 200))
+    // Gone, or dead and waiting for init to reap it (state Z).
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    expect(stat === '' || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')).toBe(true)
   })
 })
 

@@ -5,7 +5,8 @@
  * over MWAA's recommended 1 GB uncompressed or with more than 100 000 entries. Reading uses
  * `yauzl`, which also refuses malformed archives.
  */
-import { createWriteStream } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { createWriteStream, existsSync } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -41,7 +42,8 @@ export function unsafeEntryReason(name: string, externalAttributes: number): str
 }
 
 /**
- * Extracts `zip` into `targetDir` (created; replaced if it exists) after checking every entry.
+ * Extracts `zip` into `targetDir` (created; kept if another extraction finished it first) after
+ * checking every entry.
  * Written to a temporary sibling first and renamed, so a half-extracted folder is never used.
  * @returns the number of files written
  * @throws PluginsArchiveError for an unsafe entry, a malformed archive, or one over the limits
@@ -50,7 +52,7 @@ export async function extractPluginsArchive(zip: Buffer, targetDir: string): Pro
   const archive = await openZip(zip)
   try {
     const entries = await readEntries(archive)
-    const work = `${targetDir}.extracting-${process.pid}`
+    const work = `${targetDir}.extracting-${process.pid}-${randomBytes(4).toString('hex')}`
     await rm(work, { recursive: true, force: true })
     await mkdir(work, { recursive: true })
     try {
@@ -68,8 +70,8 @@ export async function extractPluginsArchive(zip: Buffer, targetDir: string): Pro
         await pipeline(stream, createWriteStream(destination, { mode: 0o644 }))
         files++
       }
-      await rm(targetDir, { recursive: true, force: true })
-      await rename(work, targetDir)
+      // Folders are named after the archive's content: one already there is this archive.
+      if (!existsSync(targetDir)) await rename(work, targetDir)
       return files
     } finally {
       await rm(work, { recursive: true, force: true })

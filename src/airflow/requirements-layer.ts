@@ -59,6 +59,56 @@ export interface RequirementsLayerOptions {
 
 const MARKER = '.airdock-layer.json'
 
+/** Options a requirements.txt may use (the others can read files of the host). */
+const ALLOWED_OPTIONS = new Set([
+  '-i',
+  '--index-url',
+  '--extra-index-url',
+  '--trusted-host',
+  '--pre',
+  '--prefer-binary',
+  '--only-binary',
+  '--no-binary',
+])
+const URL_OPTIONS = new Set(['-i', '--index-url', '--extra-index-url'])
+
+/**
+ * Checks a requirements.txt before the installer sees it: requirement specifiers (with extras,
+ * markers, or `name @ https://…`), comments and index options only. Nested requirement or
+ * constraint files (`-r`, `-c`), editable or local paths (`-e`, `./pkg`, `/x.whl`, `file:`) and
+ * `--find-links` are refused: they would read the control plane's own files (the installer's
+ * error would then quote them). Constraints are airdock's own (the runtime lock).
+ * @throws RequirementsInstallError naming the line
+ */
+export function checkRequirements(text: string, logFile: string): void {
+  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/)
+  lines.forEach((raw, index) => {
+    const line = raw.replace(/(^|\s)#.*$/, '').trim()
+    if (line === '') return
+    const refuse = (why: string): never => {
+      throw new RequirementsInstallError(
+        `requirements.txt line ${index + 1} (${line.slice(0, 120)}): ${why}`,
+        logFile,
+      )
+    }
+    if (line.startsWith('-')) {
+      const [option = '', ...rest] = line.split(/[\s=]+/)
+      if (!ALLOWED_OPTIONS.has(option)) {
+        refuse(
+          `the option ${option} is not allowed (nested files, local paths and find-links are refused; airdock adds the runtime's constraints itself)`,
+        )
+      }
+      if (URL_OPTIONS.has(option) && !/^https?:\/\//.test(rest[0] ?? '')) {
+        refuse(`${option} must be an http(s) URL`)
+      }
+      return
+    }
+    if (/^[./~\\]/.test(line) || /file:/i.test(line)) refuse('local paths are not allowed')
+    const url = /@\s*(\S+)/.exec(line)?.[1]
+    if (url && !/^https?:\/\//.test(url)) refuse('a direct reference must be an http(s) URL')
+  })
+}
+
 /**
  * The `name==version` constraints of a runtime lock (hash and comment lines dropped).
  * @param lock - the text of `requirements.lock`
@@ -104,6 +154,7 @@ export async function requirementsLayerFor(
 export async function ensureRequirementsLayer(
   options: RequirementsLayerOptions,
 ): Promise<RequirementsLayer> {
+  checkRequirements(options.requirements, options.logFile)
   const layer = await requirementsLayerFor(options)
   if (layer.ready) return { dir: layer.dir, sitePackages: layer.sitePackages }
   const work = `${layer.dir}.building-${process.pid}-${Date.now()}`
@@ -148,8 +199,11 @@ export async function ensureRequirementsLayer(
         seconds: (Date.now() - started) / 1000,
       }),
     )
-    await rm(layer.dir, { recursive: true, force: true })
-    await rename(work, layer.dir)
+    // Another preparation may have finished the same layer meanwhile (and may use it): keep it.
+    if (!existsSync(path.join(layer.dir, MARKER))) {
+      await rm(layer.dir, { recursive: true, force: true })
+      await rename(work, layer.dir)
+    }
     return { dir: layer.dir, sitePackages: layer.sitePackages }
   } finally {
     await rm(work, { recursive: true, force: true })

@@ -99,8 +99,6 @@ export interface StartupScriptRun {
   timeoutMs: number
   /** Where its output goes. */
   logFile: string
-  /** Where the script is written to run it. */
-  scriptFile: string
 }
 
 /**
@@ -111,12 +109,12 @@ export interface StartupScriptRun {
  */
 export async function runStartupScript(run: StartupScriptRun): Promise<Record<string, string>> {
   await mkdir(path.dirname(run.logFile), { recursive: true })
-  await mkdir(path.dirname(run.scriptFile), { recursive: true })
-  await writeFile(run.scriptFile, run.script, { mode: 0o700 })
-  // The environment the script leaves holds secrets: it goes to a private temporary folder
-  // (never the data dir) and is removed as soon as it is read.
+  // Each run has a private temporary folder (never the data dir) for the script and the
+  // environment it leaves, which holds secrets; it is removed as soon as the run ends.
   const envDir = await mkdtemp(path.join(tmpdir(), 'airdock-startup-'))
   const envFile = path.join(envDir, 'env')
+  const scriptFile = path.join(envDir, 'startup.sh')
+  await writeFile(scriptFile, run.script, { mode: 0o700 })
   // The script is sourced by a shell that, only if it succeeds, dumps the environment it left
   // (NUL-separated) into a file: stdout stays the script's own output.
   const wrapper =
@@ -124,7 +122,7 @@ export async function runStartupScript(run: StartupScriptRun): Promise<Record<st
   let dump: string
   let result: { code: number | null; timedOut: boolean }
   try {
-    result = await runCommand('bash', ['-c', wrapper, 'startup', run.scriptFile, envFile], {
+    result = await runCommand('bash', ['-c', wrapper, 'startup', scriptFile, envFile], {
       env: run.env,
       cwd: run.cwd,
       timeoutMs: run.timeoutMs,

@@ -73,6 +73,16 @@ export function runCommand(
         // Already gone.
       }
     }, options.timeoutMs)
+    // When the program exits, whatever it left running in its group (a `cmd &` in a script)
+    // goes too: nothing outlives the command, and a child holding the output pipes open cannot
+    // make a finished command look like it ran past its limit.
+    child.on('exit', () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // The group is already gone.
+      }
+    })
     child.on('error', (e) => {
       clearTimeout(timer)
       reject(e)

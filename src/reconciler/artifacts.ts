@@ -60,6 +60,35 @@ export class ArtifactError extends Error {
   }
 }
 
+/** Why the latest update's inputs were refused (what observe keeps reporting). */
+export interface InputsRefusal {
+  code: string
+  message: string
+  /** The refused generation is the latest one: UPDATE_FAILED. */
+  updateFailed: boolean
+}
+
+/**
+ * The refusal of `record`'s latest update, when its inputs were refused (then nothing of it was
+ * applied and the components run `lastGoodSpec`).
+ */
+export function refusedUpdate(record: EnvironmentRecord): InputsRefusal | undefined {
+  const { observation } = record
+  if (
+    observation.phase !== 'provisioned' ||
+    observation.failedGeneration !== record.generation ||
+    observation.observedGeneration >= record.generation ||
+    !ArtifactError.CODES.has(observation.failureCode ?? '')
+  ) {
+    return undefined
+  }
+  return {
+    code: observation.failureCode!,
+    message: observation.message ?? '',
+    updateFailed: true,
+  }
+}
+
 /** What the preparer needs. */
 export interface ArtifactPreparerOptions {
   objectStore: ObjectStore
@@ -98,10 +127,16 @@ export interface PrepareRequest {
 export class ArtifactPreparer {
   private readonly cache = new Map<
     string,
-    { key: string; result: PreparedArtifacts | ArtifactError }
+    { key: string; generation: number; result: PreparedArtifacts | ArtifactError }
   >()
 
   constructor(private readonly options: ArtifactPreparerOptions) {}
+
+  /** The inputs an environment's components run with (its last successful preparation). */
+  preparedFor(environmentId: string): PreparedArtifacts | undefined {
+    const cached = this.cache.get(environmentId)?.result
+    return cached instanceof ArtifactError ? undefined : cached
+  }
 
   /** Forgets an environment (deleted). */
   forget(environmentId: string): void {
@@ -127,13 +162,15 @@ export class ArtifactPreparer {
     ])
     const cached = request.trial ? undefined : this.cache.get(record.id)
     if (cached?.key === key) {
-      if (cached.result instanceof ArtifactError) throw cached.result
-      return cached.result
+      // A refusal is remembered for its update only: the same inputs sent again (after fixing a
+      // DAG, or a network that came back) are tried again.
+      if (!(cached.result instanceof ArtifactError)) return cached.result
+      if (cached.generation === record.generation) throw cached.result
     }
     const started = Date.now()
     try {
       const result = await this.prepareUncached(request)
-      if (!request.trial) this.cache.set(record.id, { key, result })
+      if (!request.trial) this.cache.set(record.id, { key, generation: record.generation, result })
       this.options.logger.info(
         { environment: record.name, seconds: (Date.now() - started) / 1000 },
         'environment inputs prepared',
@@ -141,7 +178,9 @@ export class ArtifactPreparer {
       return result
     } catch (err) {
       if (err instanceof ArtifactError) {
-        if (!request.trial) this.cache.set(record.id, { key, result: err })
+        if (!request.trial) {
+          this.cache.set(record.id, { key, generation: record.generation, result: err })
+        }
         this.options.logger.warn(
           { environment: record.name, code: err.code, seconds: (Date.now() - started) / 1000 },
           'environment inputs refused',
@@ -212,7 +251,6 @@ export class ArtifactPreparer {
             cwd: layout.homeDir,
             timeoutMs: this.options.startupScriptTimeoutMs,
             logFile: path.join(layout.logsDir, 'startup-script', `${kind}.log`),
-            scriptFile: path.join(layout.homeDir, 'startup', 'startup.sh'),
           })
         } catch (err) {
           if (err instanceof StartupScriptError) {

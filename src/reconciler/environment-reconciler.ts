@@ -60,7 +60,12 @@ import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server
 import { hashComponentSpec, type ComponentState, type Driver } from '../runtime/driver.js'
 import { runCommand } from '../lib/run-command.js'
 import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
-import { ArtifactError, type ArtifactPreparer } from './artifacts.js'
+import {
+  ArtifactError,
+  refusedUpdate,
+  type ArtifactPreparer,
+  type InputsRefusal,
+} from './artifacts.js'
 import type { EnvironmentStore } from '../store/environment-store.js'
 import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
@@ -228,8 +233,12 @@ export class EnvironmentReconciler {
     const secrets = await this.secretsFor(record)
     if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
     const layout = environmentLayout(this.options.environmentsDir, record.id)
-    const { command, env } = migrateCommand(this.planInput(record, layout, runtime, secrets))
-    const result = await runCommand(command, argv, {
+    // MWAA runs CLI commands in the web server's context: its packages, plugins and startup
+    // exports.
+    const input = this.planInput(record, layout, runtime, secrets)
+    const artifacts = this.options.artifacts.preparedFor(record.id)
+    const env = airflowEnvironment({ ...input, ...(artifacts ? { artifacts } : {}) }, 'webserver')
+    const result = await runCommand(runtime.airflow, argv, {
       env,
       cwd: layout.homeDir,
       timeoutMs,
@@ -356,7 +365,7 @@ export class EnvironmentReconciler {
 
   private async reconcile(name: string): Promise<ProcessResult> {
     const { store } = this.options
-    const record = await store.get(name)
+    let record = await store.get(name)
     if (!record) return {}
     if (record.deletedAt) {
       if (Date.now() - record.deletedAt.getTime() >= this.options.deletedRetentionMs) {
@@ -368,6 +377,10 @@ export class EnvironmentReconciler {
     if (record.deletionRequestedAt) return this.tearDown(record)
     if (record.observation.phase === 'create-failed') return {}
 
+    // An update whose inputs were refused changes nothing: everything below works on the spec
+    // that runs (the last applied one), never on the refused one, until the next update.
+    const refusal = refusedUpdate(record)
+    if (refusal && record.lastGoodSpec) record = { ...record, spec: record.lastGoodSpec }
     const layout = environmentLayout(this.options.environmentsDir, record.id)
     let runtime: Runtime
     try {
@@ -404,6 +417,10 @@ export class EnvironmentReconciler {
     if (!hybrid) await writeIfChanged(layout.brokerConfigFile, brokerConfig(input), 0o600)
     // Validate before applying: requirements, plugins and startup script are prepared, and
     // every plugin and DAG imported with them, before any component sees them.
+    const applying =
+      !refusal &&
+      (record.observation.phase === 'creating' ||
+        record.observation.observedGeneration < record.generation)
     try {
       input.artifacts = await this.options.artifacts.prepare({
         record,
@@ -411,17 +428,30 @@ export class EnvironmentReconciler {
         layout,
         kinds: hybrid ? ['scheduler', 'webserver'] : ['scheduler', 'worker', 'webserver'],
         envFor: (kind, artifacts) => airflowEnvironment({ ...input, artifacts }, kind),
-        validateImports:
-          record.observation.phase === 'creating' ||
-          record.observation.observedGeneration < record.generation,
+        validateImports: applying,
       })
     } catch (err) {
       if (!(err instanceof ArtifactError)) throw err
       if (record.observation.phase === 'creating') return this.fail(record, err.code, err.message)
-      // An update whose inputs fail changes nothing: every component keeps running as it is.
+      if (applying) {
+        // UPDATE_FAILED; the next pass reconciles the spec that runs.
+        await this.options.store.writeObservation(record.name, {
+          ...record.observation,
+          failedGeneration: record.generation,
+          failureCode: err.code,
+          message: err.message,
+        })
+        return { requeueAfterMs: 0 }
+      }
+      // The inputs of what runs stopped working (e.g. a startup script after a restart): the
+      // components keep running as they are, and the environment says why it is unhealthy.
       const states = this.options.driver.observe(record.id)
       const apiServers = apiServerPorts(input).filter((a) => states.some((s) => s.name === a.name))
-      return this.observe(record, layout, states, apiServers, [], err)
+      return this.observe(record, layout, states, apiServers, [], {
+        code: err.code,
+        message: err.message,
+        updateFailed: refusal !== undefined,
+      })
     }
 
     const gateway = gatewayComponentSpec({
@@ -480,7 +510,7 @@ export class EnvironmentReconciler {
       forced ? { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS } : {},
     )
     await this.writeGatewayUpstreams(layout, apiServers, states)
-    return this.observe(record, layout, states, apiServers, rollout.held)
+    return this.observe(record, layout, states, apiServers, rollout.held, refusal)
   }
 
   /**
@@ -653,7 +683,7 @@ export class EnvironmentReconciler {
     states: ComponentState[],
     apiServers: { name: string; port: number }[],
     rollingHeld: string[] = [],
-    refused?: ArtifactError,
+    refused?: InputsRefusal,
   ): Promise<ProcessResult> {
     const healthByApiServer = new Map<string, boolean>()
     // Until one api-server answers, Airflow's view of the other components is unknown.
@@ -735,9 +765,13 @@ export class EnvironmentReconciler {
       }
     } else if (record.observation.phase === 'provisioned') {
       const updating = record.observation.observedGeneration < record.generation
-      if (refused) {
-        // UPDATE_FAILED (or, for inputs that stopped working, the reason while unavailable).
+      if (refused?.updateFailed) {
+        // UPDATE_FAILED: the refused generation is never observed; its reason stays.
         obs.failedGeneration = record.generation
+        obs.failureCode = refused.code
+        obs.message = refused.message
+      } else if (refused) {
+        obs.healthy = false
         obs.failureCode = refused.code
         obs.message = refused.message
       } else if (updating && record.observation.failedGeneration !== record.generation) {

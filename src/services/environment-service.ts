@@ -31,7 +31,7 @@ import {
   validateEnvironmentArn,
   validateMergedSpec,
 } from '../domain/validation.js'
-import { ArtifactError } from '../reconciler/artifacts.js'
+import { ArtifactError, refusedUpdate } from '../reconciler/artifacts.js'
 import type { EnvironmentReconciler } from '../reconciler/environment-reconciler.js'
 import {
   ConcurrentUpdateError,
@@ -339,6 +339,9 @@ export class EnvironmentService implements EnvironmentServicePort {
       60,
     )
     const url = new URL(`http://127.0.0.1:${gatewayPort}/api/v2${request.path}`)
+    if (!url.pathname.startsWith('/api/v2/') && url.pathname !== '/api/v2') {
+      throw new ValidationError('Path must stay under the Airflow REST API root (/api/v2).')
+    }
     for (const [key, value] of Object.entries(request.queryParameters ?? {})) {
       for (const v of Array.isArray(value) ? value : [value]) {
         url.searchParams.append(key, typeof v === 'string' ? v : JSON.stringify(v))
@@ -583,12 +586,7 @@ export class EnvironmentService implements EnvironmentServicePort {
    * (nothing of it was applied), otherwise the spec.
    */
   private runningSpec(record: EnvironmentRecord): EnvironmentSpec {
-    const { observation } = record
-    const refused =
-      observation.failedGeneration === record.generation &&
-      observation.observedGeneration < record.generation &&
-      ArtifactError.CODES.has(observation.failureCode ?? '')
-    return refused && record.lastGoodSpec ? record.lastGoodSpec : record.spec
+    return refusedUpdate(record) && record.lastGoodSpec ? record.lastGoodSpec : record.spec
   }
 
   private view(stored: EnvironmentRecord): EnvironmentView {

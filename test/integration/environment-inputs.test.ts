@@ -230,9 +230,11 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
       60_000,
     )
     const version = await put('requirements-bad.txt', 'no-such-package-airdock-xyz==1.0\n')
+    // The same update also changes an option: nothing of a refused update is applied.
     const failed = await failingUpdate({
       RequirementsS3Path: 'requirements-bad.txt',
       RequirementsS3ObjectVersion: version,
+      AirflowConfigurationOptions: { 'core.default_task_retries': '3' },
     })
     console.log(`bad requirements.txt → UPDATE_FAILED in ${failed.seconds.toFixed(1)} s`)
     expect(failed.code).toBe('REQUIREMENTS_INSTALL_FAILED')
@@ -240,6 +242,11 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     expect(await pids()).toEqual(before)
     expect(await waitForRun('slow_pipeline', runId)).toBe('success')
     expect(await pids()).toEqual(before)
+    const id = (await t.cp.store.get(NAME))!.id
+    expect(t.cp.driver.specOf(id, 'scheduler-1')!.env.AIRFLOW__CORE__DEFAULT_TASK_RETRIES).toBe(
+      undefined,
+    )
+    expect((await environment()).AirflowConfigurationOptions ?? {}).toEqual({})
   })
 
   it("refuses a pin that conflicts with Airflow's, naming the package and both versions", async () => {
@@ -256,6 +263,12 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     expect(env.Status).toBe('UPDATE_FAILED')
     expect(env.RequirementsS3Path).toBe('requirements.txt')
     expect(env.RequirementsS3ObjectVersion).toBe(good.RequirementsS3ObjectVersion)
+    // A control-plane restart neither retries the refused inputs nor restarts anything.
+    const before = await pids()
+    await t.restart()
+    await new Promise((r) => setTimeout(r, 8_000))
+    expect((await environment()).Status).toBe('UPDATE_FAILED')
+    expect(await pids()).toEqual(before)
   })
 
   it('refuses a plugins.zip with ../ paths without writing anything, and a plugin that does not import', async () => {
