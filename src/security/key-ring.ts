@@ -28,7 +28,7 @@
  * written in the clear. Key files are read on every use, so a key created or deleted by another
  * process (the CLI) takes effect at once.
  */
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import {
@@ -38,7 +38,7 @@ import {
   KMSClient,
 } from '@aws-sdk/client-kms'
 import type { KeyMetadata as AwsKeyMetadata } from '@aws-sdk/client-kms'
-import { SecretBox, SecretUnreadableError } from './secret-box.js'
+import { gcmOpen, gcmSeal, SecretBox, SecretUnreadableError } from './secret-box.js'
 
 /** Where a key lives: an airdock customer key (key file under `dir`) or a key in AWS KMS. */
 export type KeyOrigin = 'AIRDOCK' | 'AWS_KMS'
@@ -144,29 +144,13 @@ interface KeyFile {
   wrappedKey: string
 }
 
-/** AES-256-GCM with additional data; returns `[iv, tag, ciphertext]` as base64url. */
-function gcmSeal(key: Buffer, plaintext: Buffer, aad: string): [string, string, string] {
-  const nonce = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', key, nonce).setAAD(Buffer.from(aad, 'utf8'))
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
-  return [nonce, cipher.getAuthTag(), body].map((b) => b.toString('base64url')) as [
-    string,
-    string,
-    string,
-  ]
-}
-
 /**
- * Reverses `gcmSeal`.
- * @throws SecretUnreadableError with `message` when the key or the additional data do not match
+ * {@link gcmOpen} with the failure as a SecretUnreadableError carrying `message`.
+ * @throws SecretUnreadableError when the key or the additional data do not match
  */
-function gcmOpen(key: Buffer, parts: readonly string[], aad: string, message: string): Buffer {
+function openOrRefuse(key: Buffer, parts: readonly string[], aad: string, message: string): Buffer {
   try {
-    if (parts.length !== 3) throw new Error(`expected 3 parts, got ${parts.length}`)
-    const [nonce, tag, body] = parts.map((p) => Buffer.from(p, 'base64url'))
-    const decipher = createDecipheriv('aes-256-gcm', key, nonce!).setAAD(Buffer.from(aad, 'utf8'))
-    decipher.setAuthTag(tag!)
-    return Buffer.concat([decipher.update(body!), decipher.final()])
+    return gcmOpen(key, parts, aad)
   } catch (err) {
     throw new SecretUnreadableError(message, { cause: err })
   }
@@ -385,7 +369,7 @@ export class KeyRing {
     const unreadable = 'secret cannot be decrypted: the master key is missing or does not match'
     let dataKey: Buffer
     if (keyArn === '') {
-      dataKey = gcmOpen(this.masterKey, wrappedParts, aad, unreadable)
+      dataKey = openOrRefuse(this.masterKey, wrappedParts, aad, unreadable)
     } else if (wrappedParts.length === 3) {
       const keyId = KEY_ARN_PATTERN.exec(keyArn)?.[2]
       if (keyId === undefined) throw new SecretUnreadableError('sealed secret has an unknown key')
@@ -393,7 +377,12 @@ export class KeyRing {
       if (own === undefined) throw unavailable(keyArn, 'deleted', 'decrypt')
       const material = this.unwrapMaterial(own)
       try {
-        dataKey = gcmOpen(material, wrappedParts, aad, 'secret cannot be decrypted: it was altered')
+        dataKey = openOrRefuse(
+          material,
+          wrappedParts,
+          aad,
+          'secret cannot be decrypted: it was altered',
+        )
       } finally {
         material.fill(0)
       }
@@ -401,7 +390,12 @@ export class KeyRing {
       dataKey = await this.decryptAwsDataKey(keyArn, Buffer.from(wrapped, 'base64url'))
     }
     try {
-      const plaintext = gcmOpen(dataKey, body, aad, 'secret cannot be decrypted: it was altered')
+      const plaintext = openOrRefuse(
+        dataKey,
+        body,
+        aad,
+        'secret cannot be decrypted: it was altered',
+      )
       return JSON.parse(plaintext.toString('utf8')) as T
     } finally {
       dataKey.fill(0)
@@ -460,7 +454,7 @@ export class KeyRing {
 
   /** The clear key material of a customer key; the caller wipes it after use. */
   private unwrapMaterial(file: KeyFile): Buffer {
-    return gcmOpen(
+    return openOrRefuse(
       this.masterKey,
       file.wrappedKey.split('~'),
       `airdock-kms-key:${file.keyId}`,

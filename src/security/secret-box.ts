@@ -15,17 +15,29 @@ export class SecretUnreadableError extends Error {}
 
 const b64 = (b: Buffer): string => b.toString('base64url')
 
-function seal(key: Buffer, plaintext: Buffer): string[] {
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', key, iv)
-  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()])
-  return [b64(iv), b64(cipher.getAuthTag()), b64(ct)]
+/**
+ * AES-256-GCM with a random 96-bit nonce and optional additional data (empty additional data is
+ * the same as none, so values sealed without it still open).
+ * @returns `[nonce, tag, ciphertext]` as base64url
+ */
+export function gcmSeal(key: Buffer, plaintext: Buffer, aad = ''): [string, string, string] {
+  const nonce = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, nonce).setAAD(Buffer.from(aad, 'utf8'))
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return [b64(nonce), b64(cipher.getAuthTag()), b64(body)]
 }
 
-function open(key: Buffer, iv: string, tag: string, ct: string): Buffer {
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'))
-  return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()])
+/**
+ * Reverses {@link gcmSeal}.
+ * @param parts - `[nonce, tag, ciphertext]` as base64url
+ * @throws Error when there are not 3 parts, or the key or additional data do not match
+ */
+export function gcmOpen(key: Buffer, parts: readonly string[], aad = ''): Buffer {
+  if (parts.length !== 3) throw new Error(`expected 3 parts, got ${parts.length}`)
+  const [nonce, tag, body] = parts.map((p) => Buffer.from(p, 'base64url'))
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce!).setAAD(Buffer.from(aad, 'utf8'))
+  decipher.setAuthTag(tag!)
+  return Buffer.concat([decipher.update(body!), decipher.final()])
 }
 
 /** Seals and opens secrets under one master key. */
@@ -64,8 +76,8 @@ export class SecretBox {
   /** Encrypts a JSON-serialisable value. @returns the sealed string */
   sealJson(value: unknown): string {
     const dataKey = randomBytes(32)
-    const wrapped = seal(this.masterKey, dataKey)
-    const body = seal(dataKey, Buffer.from(JSON.stringify(value), 'utf8'))
+    const wrapped = gcmSeal(this.masterKey, dataKey)
+    const body = gcmSeal(dataKey, Buffer.from(JSON.stringify(value), 'utf8'))
     return ['v1', wrapped.join('~'), ...body].join('.')
   }
 
@@ -80,8 +92,8 @@ export class SecretBox {
       throw new SecretUnreadableError('sealed secret has an unknown format')
     }
     try {
-      const dataKey = open(this.masterKey, wrapped[0]!, wrapped[1]!, wrapped[2]!)
-      return JSON.parse(open(dataKey, parts[2]!, parts[3]!, parts[4]!).toString('utf8')) as T
+      const dataKey = gcmOpen(this.masterKey, wrapped)
+      return JSON.parse(gcmOpen(dataKey, parts.slice(2)).toString('utf8')) as T
     } catch (err) {
       throw new SecretUnreadableError(
         'secret cannot be decrypted: the master key is missing or does not match',
