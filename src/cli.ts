@@ -100,9 +100,8 @@ async function callExtension(pathname: string, method = 'GET', body?: unknown): 
     options.credentials ?? path.join(settings.dataDir, 'credentials'),
     options.profile,
   )
-  const host = settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host
   const res = await signedFetch(
-    `http://${host}:${settings.port}${pathname}`,
+    `${settings.endpoint}${pathname}`,
     {
       method,
       headers: { 'content-type': 'application/json' },

@@ -57,11 +57,6 @@ export interface ControlPlane {
 /** Largest request header section accepted, in bytes (larger → 431 from Node's HTTP server). */
 const MAX_HEADER_BYTES = 16 * 1024
 
-/** The address to reach a server listening on `host` from this machine. */
-function loopbackFor(host: string): string {
-  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-}
-
 /** Thrown when a required outside program (redis-server, uv) is missing. */
 export class MissingProgramError extends Error {}
 
@@ -161,7 +156,7 @@ export async function startControlPlane(
     redisServer,
     privateAddress: settings.privateAddress,
     publicAddress: settings.publicAddress,
-    controlPlaneUrl: `http://${loopbackFor(settings.host)}:${settings.port}`,
+    controlPlaneUrl: settings.endpoint,
     dagSyncIntervalMs: settings.dagSyncIntervalMs,
     resyncIntervalMs: settings.resyncIntervalMs,
     deletedRetentionMs: settings.deletedRetentionMs,
@@ -213,7 +208,7 @@ export async function startControlPlane(
   })
   await reconciler.start()
   autoscaler.start()
-  const endpoint = `http://${loopbackFor(settings.host)}:${settings.port}`
+  const endpoint = settings.endpoint
   log.info({ endpoint, dataDir: settings.dataDir }, 'airdock ready')
 
   let stopped = false

@@ -92,6 +92,11 @@ export interface Settings {
   dataDir: string
   port: number
   host: string
+  /**
+   * The MWAA endpoint as seen from this machine: `http://<AIRDOCK_HOST>:<port>`, with
+   * 127.0.0.1 for a wildcard host.
+   */
+  endpoint: string
   publicAddress: string
   privateAddress: string
   invokeRestApiRatePerSecond: number
@@ -156,6 +161,7 @@ export function loadSettings(
     dataDir,
     port: s.AIRDOCK_PORT,
     host: s.AIRDOCK_HOST,
+    endpoint: `http://${s.AIRDOCK_HOST === '0.0.0.0' || s.AIRDOCK_HOST === '::' ? '127.0.0.1' : s.AIRDOCK_HOST}:${s.AIRDOCK_PORT}`,
     publicAddress: s.AIRDOCK_PUBLIC_ADDRESS,
     privateAddress: s.AIRDOCK_PRIVATE_ADDRESS,
     invokeRestApiRatePerSecond: s.AIRDOCK_INVOKE_REST_API_RATE_PER_SECOND,
