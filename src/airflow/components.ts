@@ -315,6 +315,15 @@ export function airflowEnvironment(input: PlanInput, kind?: string): Record<stri
   }
 }
 
+/**
+ * The MWAA component kinds (`MWAA_AIRFLOW_COMPONENT`) an environment runs: scheduler and
+ * webserver, plus worker for the Celery classes (mw1.micro's scheduler runs the tasks).
+ */
+export function mwaaComponentKinds(spec: Pick<EnvironmentSpec, 'environmentClass'>): string[] {
+  const hybrid = findEnvironmentClass(spec.environmentClass)?.hybrid ?? false
+  return hybrid ? ['scheduler', 'webserver'] : ['scheduler', 'worker', 'webserver']
+}
+
 /** The MWAA component kind (`MWAA_AIRFLOW_COMPONENT`) of an airdock component. */
 export function mwaaComponentKind(component: string): string {
   return MWAA_COMPONENT_OF[component] ?? component

@@ -25,6 +25,8 @@ export interface RunCommandOptions {
   maxOutputBytes?: number
   /** Also write both streams, interleaved as they come, to this file (replaced). */
   logFile?: string
+  /** Append to `logFile` instead of replacing it. */
+  appendLog?: boolean
 }
 
 /**
@@ -59,7 +61,9 @@ export function runCommand(
     const err = collect()
     child.stdout.on('data', out.add)
     child.stderr.on('data', err.add)
-    const log = options.logFile ? createWriteStream(options.logFile) : undefined
+    const log = options.logFile
+      ? createWriteStream(options.logFile, { flags: options.appendLog ? 'a' : 'w' })
+      : undefined
     if (log) {
       child.stdout.pipe(log, { end: false })
       child.stderr.pipe(log, { end: false })

@@ -15,7 +15,7 @@ import { extractPluginsArchive, PluginsArchiveError } from '../airflow/plugins-a
 import { ensureRequirementsLayer, RequirementsInstallError } from '../airflow/requirements-layer.js'
 import type { Runtime } from '../airflow/runtime-manager.js'
 import { runStartupScript, StartupScriptError } from '../airflow/startup-script.js'
-import type { EnvironmentLayout } from '../airflow/components.js'
+import { mwaaComponentKinds, type EnvironmentLayout } from '../airflow/components.js'
 import type { EnvironmentRecord } from '../domain/environment.js'
 import { runCommand } from '../lib/run-command.js'
 import type { Logger } from '../observability/logger.js'
@@ -110,8 +110,6 @@ export interface PrepareRequest {
   record: EnvironmentRecord
   runtime: Runtime
   layout: EnvironmentLayout
-  /** The MWAA component kinds the environment runs (`scheduler`, `worker`, `webserver`). */
-  kinds: string[]
   /**
    * The Airflow environment of a kind's processes with these artifacts (without startup
    * exports): what the startup script and the import checks run in.
@@ -158,7 +156,7 @@ export class ArtifactPreparer {
       spec.pluginsS3ObjectVersion,
       spec.startupScriptS3Path,
       spec.startupScriptS3ObjectVersion,
-      request.kinds,
+      request.record.spec.environmentClass,
     ])
     const cached = request.trial ? undefined : this.cache.get(record.id)
     if (cached?.key === key) {
@@ -243,7 +241,7 @@ export class ArtifactPreparer {
       const script = (
         await this.read(record, spec.startupScriptS3Path, spec.startupScriptS3ObjectVersion)
       ).toString('utf8')
-      for (const kind of request.kinds) {
+      for (const kind of mwaaComponentKinds(spec)) {
         try {
           artifacts.startupEnv[kind] = await runStartupScript({
             script,
@@ -276,7 +274,7 @@ export class ArtifactPreparer {
     artifacts: PreparedArtifacts,
     logsDir: string,
   ): Promise<void> {
-    const kind = request.kinds.includes('scheduler') ? 'scheduler' : request.kinds[0]!
+    const kind = 'scheduler'
     const env = {
       ...request.envFor(kind, artifacts),
       ...(artifacts.startupEnv[kind] ?? {}),

@@ -15,9 +15,7 @@
  * Keys arrive from API writes (`enqueue`), driver events (a component exited), and a periodic
  * resync of every environment.
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import {
   airflowEnvironment,
@@ -65,6 +63,7 @@ import {
   refusedUpdate,
   type ArtifactPreparer,
   type InputsRefusal,
+  type PreparedArtifacts,
 } from './artifacts.js'
 import type { EnvironmentStore } from '../store/environment-store.js'
 import { DagSync } from '../storage/dag-sync.js'
@@ -126,6 +125,9 @@ const SCHEDULER_WARMUP_MS = 15_000
 
 /** Requeue period while an environment is converging, in ms. */
 const CONVERGING_REQUEUE_MS = 1_000
+
+/** How long `airflow db migrate` may run, in ms. */
+const MIGRATE_TIMEOUT_MS = 600_000
 
 /** Largest stdout or stderr the CLI endpoint returns, in bytes (MWAA's 6 MB response cap). */
 const CLI_OUTPUT_CAP_BYTES = 6 * 1024 * 1024
@@ -229,18 +231,14 @@ export class EnvironmentReconciler {
     argv: string[],
     timeoutMs: number,
   ): Promise<{ code: number | null; stdout: Buffer; stderr: Buffer }> {
-    const runtime = await this.options.runtimes.find(record.spec.airflowVersion)
-    const secrets = await this.secretsFor(record)
-    if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
-    const layout = environmentLayout(this.options.environmentsDir, record.id)
+    const { input, runtime } = await this.existingInput(record)
     // MWAA runs CLI commands in the web server's context: its packages, plugins and startup
     // exports.
-    const input = this.planInput(record, layout, runtime, secrets)
     const artifacts = this.options.artifacts.preparedFor(record.id)
     const env = airflowEnvironment({ ...input, ...(artifacts ? { artifacts } : {}) }, 'webserver')
     const result = await runCommand(runtime.airflow, argv, {
       env,
-      cwd: layout.homeDir,
+      cwd: input.layout.homeDir,
       timeoutMs,
       maxOutputBytes: CLI_OUTPUT_CAP_BYTES,
     })
@@ -254,21 +252,39 @@ export class EnvironmentReconciler {
    * @throws ArtifactError naming what fails; Error when the environment is not set up yet
    */
   async validateInputs(record: EnvironmentRecord, spec: EnvironmentSpec): Promise<void> {
-    const runtime = await this.options.runtimes.find(spec.airflowVersion)
+    const trial = { ...record, spec }
+    const { input, runtime } = await this.existingInput(trial)
+    await this.prepareInputs(trial, input, runtime, { validateImports: true, trial: true })
+  }
+
+  /**
+   * The plan input of an environment that is set up (runtime built, secrets generated), for
+   * work beside the reconcile (the CLI endpoint, `airdock validate`).
+   * @throws Error when it is not set up yet
+   */
+  private async existingInput(
+    record: EnvironmentRecord,
+  ): Promise<{ input: PlanInput; runtime: Runtime }> {
+    const runtime = await this.options.runtimes.find(record.spec.airflowVersion)
     const secrets = await this.secretsFor(record)
     if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
     const layout = environmentLayout(this.options.environmentsDir, record.id)
-    const trial = { ...record, spec }
-    const input = this.planInput(trial, layout, runtime, secrets)
-    const hybrid = findEnvironmentClass(spec.environmentClass)?.hybrid === true
-    await this.options.artifacts.prepare({
-      record: trial,
+    return { input: this.planInput(record, layout, runtime, secrets), runtime }
+  }
+
+  /** Prepares (and with `validateImports`, checks) `record`'s inputs for `input`. */
+  private prepareInputs(
+    record: EnvironmentRecord,
+    input: PlanInput,
+    runtime: Runtime,
+    options: { validateImports: boolean; trial?: boolean },
+  ): Promise<PreparedArtifacts> {
+    return this.options.artifacts.prepare({
+      record,
       runtime,
-      layout,
-      kinds: hybrid ? ['scheduler', 'webserver'] : ['scheduler', 'worker', 'webserver'],
+      layout: input.layout,
       envFor: (kind, artifacts) => airflowEnvironment({ ...input, artifacts }, kind),
-      validateImports: true,
-      trial: true,
+      ...options,
     })
   }
 
@@ -422,12 +438,7 @@ export class EnvironmentReconciler {
       (record.observation.phase === 'creating' ||
         record.observation.observedGeneration < record.generation)
     try {
-      input.artifacts = await this.options.artifacts.prepare({
-        record,
-        runtime,
-        layout,
-        kinds: hybrid ? ['scheduler', 'webserver'] : ['scheduler', 'worker', 'webserver'],
-        envFor: (kind, artifacts) => airflowEnvironment({ ...input, artifacts }, kind),
+      input.artifacts = await this.prepareInputs(record, input, runtime, {
         validateImports: applying,
       })
     } catch (err) {
@@ -633,24 +644,15 @@ export class EnvironmentReconciler {
   private async migrate(input: PlanInput): Promise<void> {
     const { command, args, env } = migrateCommand(input)
     const logFile = componentLogFile(input.layout, 'db-migrate')
-    const out = createWriteStream(logFile, { flags: 'a' })
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(command, args, {
-        env,
-        cwd: input.layout.homeDir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      child.stdout.pipe(out, { end: false })
-      child.stderr.pipe(out, { end: false })
-      const timer = setTimeout(() => child.kill('SIGKILL'), 600_000)
-      child.on('error', reject)
-      child.on('close', (code) => {
-        clearTimeout(timer)
-        out.end()
-        if (code === 0) resolve()
-        else reject(new Error(`airflow db migrate failed (exit ${code}); see ${logFile}`))
-      })
+    const { code } = await runCommand(command, args, {
+      env,
+      cwd: input.layout.homeDir,
+      timeoutMs: MIGRATE_TIMEOUT_MS,
+      logFile,
+      appendLog: true,
+      maxOutputBytes: 0,
     })
+    if (code !== 0) throw new Error(`airflow db migrate failed (exit ${code}); see ${logFile}`)
     this.log.info({ environment: input.environmentName }, 'metadata database migrated')
   }
 
