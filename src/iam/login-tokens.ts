@@ -73,14 +73,14 @@ export class LoginTokens {
   }
 
   /**
-   * Verifies a token for environment `environment`; a web login token is consumed (single use).
+   * Verifies a token for `environment` (its name and id); a web login token is consumed (single use).
    * @throws AccessDeniedError when the token is malformed, forged, expired, of another kind or
    *   environment, or (web login) already used
    */
   async redeem(
     kind: LoginTokenKind,
     token: string,
-    environment: string,
+    environment: { name: string; id: string },
   ): Promise<LoginTokenClaims> {
     let payload: Record<string, unknown>
     try {
@@ -94,7 +94,8 @@ export class LoginTokens {
       }
       throw new AccessDeniedError('The token is not valid.')
     }
-    if (payload.env !== environment) {
+    // Name and id: a token never outlives a deleted environment recreated under its name.
+    if (payload.env !== environment.name || payload.envId !== environment.id) {
       throw new AccessDeniedError('The token was issued for another environment.')
     }
     if (kind === 'web-login') {
@@ -106,8 +107,8 @@ export class LoginTokens {
     }
     return {
       kind,
-      environment,
-      environmentId: String(payload.envId),
+      environment: environment.name,
+      environmentId: environment.id,
       principal: String(payload.sub),
       role: String(payload.role),
       airflowIdentity: String(payload.aid),

@@ -83,6 +83,11 @@ function airflowRoleFor(role: MwaaAirflowRole): AirflowRole {
   return mapped
 }
 
+/** MWAA's `IamIdentity`: the resource part of the caller's ARN (`user/alice`). */
+function iamIdentityOf(principalArn: string): string {
+  return principalArn.slice(principalArn.lastIndexOf(':') + 1)
+}
+
 /** Maximum tags per resource (MWAA quota). */
 const MAX_TAGS = 50
 
@@ -426,7 +431,7 @@ export class EnvironmentService implements EnvironmentServicePort {
   ): Promise<WebLoginTokenOutput> {
     airflowRoleFor(role)
     const { record, webserverUrl } = await this.withWebServer(name)
-    const iamIdentity = principalArn.slice(principalArn.lastIndexOf(':') + 1)
+    const iamIdentity = iamIdentityOf(principalArn)
     const airflowIdentity =
       iamIdentity.length <= 64
         ? iamIdentity
@@ -455,7 +460,7 @@ export class EnvironmentService implements EnvironmentServicePort {
       environmentId: record.id,
       principal: principalArn,
       role: 'Admin',
-      airflowIdentity: principalArn.slice(principalArn.lastIndexOf(':') + 1),
+      airflowIdentity: iamIdentityOf(principalArn),
     })
     return { CliToken: token, WebServerHostname: webserverUrl }
   }
@@ -471,11 +476,8 @@ export class EnvironmentService implements EnvironmentServicePort {
     name: string,
     webToken: string,
   ): Promise<{ airflowToken: string; role: string; principal: string; maxAgeSeconds: number }> {
-    const claims = await this.options.loginTokens.redeem('web-login', webToken, name)
     const { record, secrets } = await this.withWebServer(name)
-    if (record.id !== claims.environmentId) {
-      throw new AccessDeniedError('The token was issued for another environment.')
-    }
+    const claims = await this.options.loginTokens.redeem('web-login', webToken, record)
     const role = airflowRoleFor(claims.role as MwaaAirflowRole)
     return {
       airflowToken: await mintAirflowToken(
@@ -502,11 +504,8 @@ export class EnvironmentService implements EnvironmentServicePort {
     cliToken: string,
     commandText: string,
   ): Promise<{ stdout: string; stderr: string; principal: string }> {
-    const claims = await this.options.loginTokens.redeem('cli', cliToken, name)
     const { record } = await this.withWebServer(name)
-    if (record.id !== claims.environmentId) {
-      throw new AccessDeniedError('The token was issued for another environment.')
-    }
+    const claims = await this.options.loginTokens.redeem('cli', cliToken, record)
     let argv: string[]
     try {
       // A body sent from a file ends with a newline; only newlines inside a command are refused.
