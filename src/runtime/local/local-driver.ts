@@ -26,7 +26,15 @@
  * to every other callback (a stop can never interleave with a half-done spawn).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -969,13 +977,19 @@ export class LocalDriver implements Driver {
           if (typeof value.specHash === 'string') managed.specHash = value.specHash
         } else {
           managed = this.newManaged(groupId, read.spec)
-          if (this.specCodec !== undefined && typeof value.sealedSpec !== 'string') {
-            // Written in clear (older version, or no codec): seal it now, not at the next write.
-            this.resealPidFile(managed, filePath, record)
-          }
         }
         group.set(name, managed)
         await this.adoptOne(managed, record)
+        if (
+          'spec' in read &&
+          this.specCodec !== undefined &&
+          typeof value.sealedSpec !== 'string' &&
+          managed.current !== undefined &&
+          existsSync(filePath)
+        ) {
+          // Written in clear (older version, or no codec): sealed now, not at the next write.
+          this.savePidFile(managed, 'could not seal the spec of a clear-text pid file')
+        }
         if (managed.stopped !== undefined) {
           void managed.stopped.then(() => {
             if (group.get(name) === managed) group.delete(name)
@@ -984,31 +998,6 @@ export class LocalDriver implements Driver {
       }
     }
     this.schedulePoll()
-  }
-
-  /** Rewrites a clear-text pid file with the spec sealed, every other field kept as it was. */
-  private resealPidFile(managed: Managed, filePath: string, record: PidFileRecord): void {
-    try {
-      writeRecord(filePath, {
-        pid: record.pid,
-        startTimeTicks: record.startTimeTicks,
-        specHash: managed.specHash,
-        startedAt: record.startedAt,
-        component: managed.spec.component,
-        ...this.storedSpec(managed),
-        ...(typeof record.stopRequestedAt === 'string'
-          ? { stopRequestedAt: record.stopRequestedAt }
-          : {}),
-        ...(typeof record.stopDeadlineAt === 'string'
-          ? { stopDeadlineAt: record.stopDeadlineAt }
-          : {}),
-      })
-    } catch (err) {
-      this.log.error(
-        { groupId: managed.groupId, name: managed.spec.name, error: safeError(err) },
-        'could not seal the spec of a clear-text pid file',
-      )
-    }
   }
 
   private async adoptOne(managed: Managed, record: PidFileRecord): Promise<void> {
