@@ -61,6 +61,27 @@ async function zip(entries: Record<string, string>): Promise<Buffer> {
   return bytes
 }
 
+/**
+ * Writes an input to the bucket.
+ * @returns the UpdateEnvironment fields naming it: `<kind>S3Path` and `<kind>S3ObjectVersion`
+ */
+async function input(
+  kind: 'Requirements' | 'Plugins' | 'StartupScript',
+  key: string,
+  body: Buffer | string,
+): Promise<Record<string, string>> {
+  return { [`${kind}S3Path`]: key, [`${kind}S3ObjectVersion`]: await put(key, body) }
+}
+
+/** plugins.zip with the `airdock_hello` operator package, and `extra` files. */
+async function helloPlugins(extra: Record<string, string> = {}): Promise<Buffer> {
+  return zip({
+    'airdock_hello/__init__.py': await fixture('airdock_hello/__init__.py'),
+    'airdock_hello/operators.py': await fixture('airdock_hello/operators.py'),
+    ...extra,
+  })
+}
+
 async function fixture(name: string): Promise<string> {
   return readFile(path.join(FIXTURES, name), 'utf8')
 }
@@ -148,33 +169,23 @@ beforeAll(async () => {
     'dags/slow_pipeline.py',
     await readFile(path.join(repoRoot, 'test/fixtures/dags/slow_pipeline.py')),
   )
-  const requirements = await put('requirements.txt', 'pyjokes==0.8.3\n')
-  const plugins = await put(
-    'plugins.zip',
-    await zip({
-      'airdock_hello/__init__.py': await fixture('airdock_hello/__init__.py'),
-      'airdock_hello/operators.py': await fixture('airdock_hello/operators.py'),
-    }),
+  Object.assign(
+    good,
+    await input('Requirements', 'requirements.txt', 'pyjokes==0.8.3\n'),
+    await input('Plugins', 'plugins.zip', await helloPlugins()),
+    await input(
+      'StartupScript',
+      'startup.sh',
+      [
+        '#!/bin/sh',
+        'echo "startup script for $MWAA_AIRFLOW_COMPONENT"',
+        'export STARTUP_GREETING="hi from the startup script ($MWAA_AIRFLOW_COMPONENT)"',
+        '# Reserved: restored after the script.',
+        'export AIRFLOW__CORE__EXECUTOR=SequentialExecutor',
+        '',
+      ].join('\n'),
+    ),
   )
-  const startup = await put(
-    'startup.sh',
-    [
-      '#!/bin/sh',
-      'echo "startup script for $MWAA_AIRFLOW_COMPONENT"',
-      'export STARTUP_GREETING="hi from the startup script ($MWAA_AIRFLOW_COMPONENT)"',
-      '# Reserved: restored after the script.',
-      'export AIRFLOW__CORE__EXECUTOR=SequentialExecutor',
-      '',
-    ].join('\n'),
-  )
-  Object.assign(good, {
-    RequirementsS3Path: 'requirements.txt',
-    RequirementsS3ObjectVersion: requirements,
-    PluginsS3Path: 'plugins.zip',
-    PluginsS3ObjectVersion: plugins,
-    StartupScriptS3Path: 'startup.sh',
-    StartupScriptS3ObjectVersion: startup,
-  })
   const res = await api('PUT', `/environments/${NAME}`, {
     ExecutionRoleArn: 'arn:aws:iam::000000000000:role/r',
     SourceBucketArn: `arn:aws:s3:::${BUCKET}`,
@@ -229,11 +240,13 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
           ?.state === 'running',
       60_000,
     )
-    const version = await put('requirements-bad.txt', 'no-such-package-airdock-xyz==1.0\n')
     // The same update also changes an option: nothing of a refused update is applied.
     const failed = await failingUpdate({
-      RequirementsS3Path: 'requirements-bad.txt',
-      RequirementsS3ObjectVersion: version,
+      ...(await input(
+        'Requirements',
+        'requirements-bad.txt',
+        'no-such-package-airdock-xyz==1.0\n',
+      )),
       AirflowConfigurationOptions: { 'core.default_task_retries': '3' },
     })
     console.log(`bad requirements.txt → UPDATE_FAILED in ${failed.seconds.toFixed(1)} s`)
@@ -250,11 +263,9 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
   })
 
   it("refuses a pin that conflicts with Airflow's, naming the package and both versions", async () => {
-    const version = await put('requirements-conflict.txt', 'pendulum==2.1.2\n')
-    const failed = await failingUpdate({
-      RequirementsS3Path: 'requirements-conflict.txt',
-      RequirementsS3ObjectVersion: version,
-    })
+    const failed = await failingUpdate(
+      await input('Requirements', 'requirements-conflict.txt', 'pendulum==2.1.2\n'),
+    )
     expect(failed.code).toBe('REQUIREMENTS_INSTALL_FAILED')
     expect(failed.message).toContain('pendulum==2.1.2')
     expect(failed.message).toMatch(/pendulum==3\.\d+\.\d+/)
@@ -273,51 +284,41 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
 
   it('refuses a plugins.zip with ../ paths without writing anything, and a plugin that does not import', async () => {
     const home = path.join(t.settings.dataDir, 'environments', (await t.cp.store.get(NAME))!.id)
-    const evil = await put(
-      'plugins-evil.zip',
-      await zip({ 'ok.py': '', '../../evil.py': 'print("escaped")' }),
+    const slip = await failingUpdate(
+      await input(
+        'Plugins',
+        'plugins-evil.zip',
+        await zip({ 'ok.py': '', '../../evil.py': 'print("escaped")' }),
+      ),
     )
-    const slip = await failingUpdate({
-      PluginsS3Path: 'plugins-evil.zip',
-      PluginsS3ObjectVersion: evil,
-    })
     expect(slip.code).toBe('PLUGINS_INVALID')
     expect(slip.message).toContain("'../../evil.py'")
     expect(existsSync(path.join(home, '..', 'evil.py'))).toBe(false)
     expect(existsSync(path.join(t.settings.dataDir, 'environments', 'evil.py'))).toBe(false)
 
-    const broken = await put(
-      'plugins-broken.zip',
-      await zip({
-        'airdock_hello/__init__.py': await fixture('airdock_hello/__init__.py'),
-        'airdock_hello/operators.py': await fixture('airdock_hello/operators.py'),
-        'broken_plugin.py': await fixture('broken_plugin.py'),
-      }),
+    const failed = await failingUpdate(
+      await input(
+        'Plugins',
+        'plugins-broken.zip',
+        await helloPlugins({ 'broken_plugin.py': await fixture('broken_plugin.py') }),
+      ),
     )
-    const failed = await failingUpdate({
-      PluginsS3Path: 'plugins-broken.zip',
-      PluginsS3ObjectVersion: broken,
-    })
     expect(failed.code).toBe('PLUGIN_IMPORT_FAILED')
     expect(failed.message).toContain('broken_plugin.py')
     expect(failed.message).toContain('module_that_does_not_exist')
   })
 
   it('refuses a startup script that exits non-zero or runs past the limit', async () => {
-    const exits = await put('startup-exit.sh', 'echo "about to fail"\nexit 3\n')
-    const exited = await failingUpdate({
-      StartupScriptS3Path: 'startup-exit.sh',
-      StartupScriptS3ObjectVersion: exits,
-    })
+    const exited = await failingUpdate(
+      await input('StartupScript', 'startup-exit.sh', 'echo "about to fail"\nexit 3\n'),
+    )
     expect(exited.code).toBe('STARTUP_SCRIPT_FAILED')
     expect(exited.message).toContain('exited with code 3')
     expect(exited.message).toContain('about to fail')
 
-    const sleeps = await put('startup-sleep.sh', 'echo sleeping\nsleep 600\n')
-    const slept = await failingUpdate({
-      StartupScriptS3Path: 'startup-sleep.sh',
-      StartupScriptS3ObjectVersion: sleeps,
-    })
+    const slept = await failingUpdate(
+      await input('StartupScript', 'startup-sleep.sh', 'echo sleeping\nsleep 600\n'),
+    )
     expect(slept.code).toBe('STARTUP_SCRIPT_FAILED')
     expect(slept.message).toContain(`did not finish within ${STARTUP_LIMIT_MS / 1000} s`)
     expect(slept.seconds).toBeLessThan(120)
@@ -326,13 +327,12 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
   it('applies a good update after the failed ones, and the DAG still runs', async () => {
     // Only what changes: the update starts from what runs, not from the refused inputs.
     const res = await api('PATCH', `/environments/${NAME}`, {
-      RequirementsS3Path: 'requirements-2.txt',
-      RequirementsS3ObjectVersion: await put('requirements-2.txt', 'pyjokes==0.6.0\n'),
-      StartupScriptS3Path: 'startup-2.sh',
-      StartupScriptS3ObjectVersion: await put(
+      ...(await input('Requirements', 'requirements-2.txt', 'pyjokes==0.6.0\n')),
+      ...(await input(
+        'StartupScript',
         'startup-2.sh',
         'export STARTUP_GREETING="second script ($MWAA_AIRFLOW_COMPONENT)"\n',
-      ),
+      )),
     })
     expect(res.status, JSON.stringify(res.json)).toBe(200)
     await waitForStatus('AVAILABLE', 240_000)
@@ -345,11 +345,15 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
 
   it('checks new inputs without applying them (airdock validate)', async () => {
     const before = await t.cp.store.get(NAME)
-    const bad = await put('requirements-validate.txt', 'no-such-package-airdock-validate==1.0\n')
-    const refused = await api('POST', `/airdock/v1/environments/${NAME}/validate`, {
-      RequirementsS3Path: 'requirements-validate.txt',
-      RequirementsS3ObjectVersion: bad,
-    })
+    const refused = await api(
+      'POST',
+      `/airdock/v1/environments/${NAME}/validate`,
+      await input(
+        'Requirements',
+        'requirements-validate.txt',
+        'no-such-package-airdock-validate==1.0\n',
+      ),
+    )
     expect(refused.status).toBe(200)
     expect(refused.json).toMatchObject({
       Valid: false,
