@@ -5,7 +5,7 @@
 #   - uv (builds Airflow runtimes) from PyPI
 #   - Node packages (npm ci, with the approved install scripts in package.json)
 #   - .tools/venv: the AWS CLI, boto3 and moto's S3-compatible server (tests and the demo)
-#   - the default Airflow runtime (Airflow 3.3.2 from runtimes/3.3.2/requirements.lock)
+#   - the Airflow runtimes, one per supported version (runtimes/<version>/requirements.lock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
@@ -55,5 +55,5 @@ if [ ! -f .tools/venv/.airdock-stamp ] || [ "$(cat .tools/venv/.airdock-stamp)" 
   echo "$tools_stamp" > .tools/venv/.airdock-stamp
 fi
 
-step "building the default Airflow runtime (once; shared by every environment)"
-npx --no-install tsx src/cli.ts runtime build
+step "building the Airflow runtimes (once per version; shared by every environment)"
+npx --no-install tsx src/cli.ts runtime build --all

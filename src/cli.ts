@@ -3,7 +3,7 @@
  * API has no field for (airdock extensions).
  *
  *   airdock start                      run the control plane in the foreground (= npm start)
- *   airdock runtime build [VERSION]    build an Airflow runtime (default: the latest supported)
+ *   airdock runtime build [VERSION…]   build Airflow runtimes (default: the latest; --all: every one)
  *   airdock runtime list               supported versions and whether each is built
  *   airdock status NAME                components, their phases and restarts, ports, log folder
  *   airdock web-login NAME             a sign-in link to the Airflow UI (CreateWebLoginToken)
@@ -43,46 +43,51 @@ program
     await import('./main.js')
   })
 
+/** The runtime manager of the configured data dir. */
+function runtimeManager(): RuntimeManager {
+  const settings = loadSettings()
+  return new RuntimeManager({
+    runtimeDir: settings.runtimeDir,
+    python: settings.python,
+    uv: findExecutable(settings.uv, settings.hostPath) ?? settings.uv,
+    hostPath: settings.hostPath,
+    hostEnv: settings.hostEnv,
+    logger: createLogger('warn'),
+  })
+}
+
 const runtime = program.command('runtime').description('Airflow runtimes (one per version)')
 runtime
   .command('build')
-  .argument('[version]', 'Airflow version', DEFAULT_AIRFLOW_VERSION)
-  .description('build the runtime for an Airflow version from its committed lock file')
-  .action(async (version: string) => {
-    const settings = loadSettings()
-    const manager = new RuntimeManager({
-      runtimeDir: settings.runtimeDir,
-      python: settings.python,
-      uv: findExecutable(settings.uv, settings.hostPath) ?? settings.uv,
-      hostPath: settings.hostPath,
-      hostEnv: settings.hostEnv,
-      logger: createLogger('warn'),
-    })
-    const existing = await manager.find(version)
-    if (existing) {
-      console.log(`Airflow ${version} runtime is built: ${existing.dir}`)
-      return
+  .argument('[versions...]', `Airflow versions (default: ${DEFAULT_AIRFLOW_VERSION})`)
+  .option('--all', 'every supported version')
+  .description('build the runtimes for Airflow versions from their committed lock files')
+  .action(async (versions: string[], options: { all?: boolean }) => {
+    const manager = runtimeManager()
+    const wanted = options.all
+      ? [...SUPPORTED_AIRFLOW_VERSIONS]
+      : versions.length > 0
+        ? versions
+        : [DEFAULT_AIRFLOW_VERSION]
+    for (const version of wanted) {
+      const existing = await manager.find(version)
+      if (existing) {
+        console.log(`Airflow ${version} runtime is built: ${existing.dir}`)
+        continue
+      }
+      console.log(`Building the Airflow ${version} runtime in ${manager.describe(version).dir} …`)
+      const startedAt = Date.now()
+      const built = await manager.ensure(version, (line) => console.log(`  ${line}`))
+      console.log(
+        `Airflow ${version} runtime built in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${built.dir}`,
+      )
     }
-    console.log(`Building the Airflow ${version} runtime in ${manager.describe(version).dir} …`)
-    const startedAt = Date.now()
-    const built = await manager.ensure(version, (line) => console.log(`  ${line}`))
-    console.log(
-      `Airflow ${version} runtime built in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${built.dir}`,
-    )
   })
 runtime
   .command('list')
   .description('supported Airflow versions and whether each runtime is built')
   .action(async () => {
-    const settings = loadSettings()
-    const manager = new RuntimeManager({
-      runtimeDir: settings.runtimeDir,
-      python: settings.python,
-      uv: settings.uv,
-      hostPath: settings.hostPath,
-      hostEnv: settings.hostEnv,
-      logger: createLogger('warn'),
-    })
+    const manager = runtimeManager()
     for (const version of SUPPORTED_AIRFLOW_VERSIONS) {
       const built = await manager.find(version)
       console.log(`${version}\t${built ? `built\t${built.dir}` : 'not built'}`)

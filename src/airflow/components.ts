@@ -497,12 +497,21 @@ export function workerSpec(
 }
 
 /**
- * The one-shot `airflow db migrate` command for an environment (run once per database).
+ * The one-shot command that brings the metadata database's schema to `input.runtime`'s Airflow
+ * version (`airflow db migrate`; run once per database and version), or with `downgradeTo`, down
+ * to that older version: `airflow db downgrade --to-version V --yes`, run by `input.runtime`,
+ * the newer runtime, since only it knows the migrations to undo.
  */
-export function migrateCommand(input: PlanInput): {
+export function migrateCommand(
+  input: PlanInput,
+  downgradeTo?: string,
+): {
   command: string
   args: string[]
   env: Record<string, string>
 } {
-  return { command: input.runtime.airflow, args: ['db', 'migrate'], env: airflowEnvironment(input) }
+  const args = downgradeTo
+    ? ['db', 'downgrade', '--to-version', downgradeTo, '--yes']
+    : ['db', 'migrate']
+  return { command: input.runtime.airflow, args, env: airflowEnvironment(input) }
 }

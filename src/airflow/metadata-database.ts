@@ -1,20 +1,87 @@
 /**
  * Each environment's metadata database: its own database and login role on the shared
  * PostgreSQL server (like MWAA's single-tenant Aurora), created and dropped by the control plane
- * with the server's superuser connection.
+ * with the server's superuser connection. Before an Airflow version change the database is
+ * copied to a snapshot (`<name>_snapshot`, made with `CREATE DATABASE … TEMPLATE`), which a
+ * rollback copies back (MWAA takes an Aurora snapshot for the same purpose, reference §10).
  */
 import pg from 'pg'
 
-/** Names of an environment's database and role. */
+/** Names of an environment's database, its snapshot and its role. */
 export interface MetadataDatabase {
   name: string
   user: string
+  /** The copy taken before a version change. */
+  snapshot: string
 }
 
 /** The database and role names for an environment id (lowercase hex). */
 export function metadataDatabaseFor(environmentId: string): MetadataDatabase {
   if (!/^[a-z0-9]+$/.test(environmentId)) throw new Error(`bad environment id ${environmentId}`)
-  return { name: `airflow_${environmentId}`, user: `airflow_${environmentId}` }
+  const name = `airflow_${environmentId}`
+  return { name, user: name, snapshot: `${name}_snapshot` }
+}
+
+/** Runs `work` with a superuser connection to the server. */
+async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * Copies the database to its snapshot, replacing an older snapshot. New connections are refused
+ * and open ones closed while the copy is made (PostgreSQL copies a template only when nobody is
+ * connected to it); the caller has stopped Airflow's components, so only stragglers (the
+ * autoscaler's sampling) are cut. Idempotent.
+ */
+export async function snapshotMetadataDatabase(
+  adminUrl: string,
+  db: MetadataDatabase,
+): Promise<void> {
+  await withAdmin(adminUrl, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS "${db.snapshot}" WITH (FORCE)`)
+    await client.query(`ALTER DATABASE "${db.name}" WITH ALLOW_CONNECTIONS false`)
+    try {
+      await client.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [db.name],
+      )
+      await client.query(
+        `CREATE DATABASE "${db.snapshot}" OWNER "${db.user}" TEMPLATE "${db.name}"`,
+      )
+    } finally {
+      await client.query(`ALTER DATABASE "${db.name}" WITH ALLOW_CONNECTIONS true`)
+    }
+  })
+}
+
+/**
+ * Replaces the database with a copy of its snapshot (closing every connection), keeping the
+ * snapshot. Idempotent.
+ * @throws Error when there is no snapshot (the database is left untouched)
+ */
+export async function restoreMetadataDatabase(
+  adminUrl: string,
+  db: MetadataDatabase,
+): Promise<void> {
+  await withAdmin(adminUrl, async (client) => {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.snapshot])
+    if (!exists.rowCount) throw new Error(`no snapshot ${db.snapshot} to restore ${db.name} from`)
+    await client.query(`DROP DATABASE IF EXISTS "${db.name}" WITH (FORCE)`)
+    await client.query(`CREATE DATABASE "${db.name}" OWNER "${db.user}" TEMPLATE "${db.snapshot}"`)
+  })
+}
+
+/** Drops the snapshot, if any. */
+export async function dropMetadataSnapshot(adminUrl: string, db: MetadataDatabase): Promise<void> {
+  await withAdmin(adminUrl, (client) =>
+    client.query(`DROP DATABASE IF EXISTS "${db.snapshot}" WITH (FORCE)`),
+  )
 }
 
 function quoteLiteral(value: string): string {
@@ -31,9 +98,7 @@ export async function ensureMetadataDatabase(
   db: MetadataDatabase,
   password: string,
 ): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl })
-  await client.connect()
-  try {
+  await withAdmin(adminUrl, async (client) => {
     const role = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.user])
     const verb = role.rowCount ? 'ALTER' : 'CREATE'
     await client.query(`${verb} ROLE "${db.user}" LOGIN PASSWORD ${quoteLiteral(password)}`)
@@ -43,21 +108,16 @@ export async function ensureMetadataDatabase(
         `CREATE DATABASE "${db.name}" OWNER "${db.user}" ENCODING 'UTF8' TEMPLATE template0`,
       )
     }
-  } finally {
-    await client.end()
-  }
+  })
 }
 
-/** Drops the database (closing its connections) and the role. Idempotent. */
+/** Drops the database and its snapshot (closing their connections) and the role. Idempotent. */
 export async function dropMetadataDatabase(adminUrl: string, db: MetadataDatabase): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl })
-  await client.connect()
-  try {
+  await withAdmin(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS "${db.name}" WITH (FORCE)`)
+    await client.query(`DROP DATABASE IF EXISTS "${db.snapshot}" WITH (FORCE)`)
     await client.query(`DROP ROLE IF EXISTS "${db.user}"`)
-  } finally {
-    await client.end()
-  }
+  })
 }
 
 /** @returns true when the database exists */
@@ -65,14 +125,10 @@ export async function metadataDatabaseExists(
   adminUrl: string,
   db: MetadataDatabase,
 ): Promise<boolean> {
-  const client = new pg.Client({ connectionString: adminUrl })
-  await client.connect()
-  try {
-    return (
+  return withAdmin(
+    adminUrl,
+    async (client) =>
       ((await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name])).rowCount ??
-        0) > 0
-    )
-  } finally {
-    await client.end()
-  }
+        0) > 0,
+  )
 }

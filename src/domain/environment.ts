@@ -166,6 +166,54 @@ export interface EnvironmentObservation {
   components: ComponentStatus[]
   /** Airflow version whose schema `airflow db migrate` last brought the database to. */
   migratedAirflowVersion?: string
+  /** An in-place Airflow version change under way (UpdateEnvironment with a new AirflowVersion). */
+  versionChange?: VersionChange
+  /** Maintenance under way in the environment's weekly window (status MAINTENANCE). */
+  maintenance?: Maintenance
+  /**
+   * The runtime folder the environment's components run (`<version>-<lock hash>`): a newer lock
+   * for the same version is a runtime patch, applied in the maintenance window.
+   */
+  runtimeKey?: string
+}
+
+/**
+ * Steps of an in-place Airflow version change (MWAA reference §10: UPDATING → CREATING_SNAPSHOT
+ * → UPDATING → AVAILABLE; on failure ROLLING_BACK → UPDATE_FAILED):
+ * - `preparing` (UPDATING): the new runtime is built and the inputs prepared for it; nothing
+ *   running is touched, so a failure here just refuses the update;
+ * - `snapshotting` (CREATING_SNAPSHOT): Airflow's components are stopped (running tasks end, as
+ *   on MWAA) and the metadata database is copied;
+ * - `migrating` (UPDATING): the schema is moved (`db migrate` of the new runtime, or
+ *   `db downgrade --to-version` of the old one);
+ * - `starting` (UPDATING): the components start on the new runtime, and every plugin and DAG is
+ *   imported; healthy ends the change;
+ * - `rolling-back` (ROLLING_BACK): the components are stopped, the snapshot restored and the old
+ *   runtime started again; the update ends UPDATE_FAILED.
+ */
+export type VersionChangeStep =
+  'preparing' | 'snapshotting' | 'migrating' | 'starting' | 'rolling-back'
+
+/** An in-place Airflow version change (written by the reconciler only). */
+export interface VersionChange {
+  /** The update (spec generation) that asked for it. */
+  generation: number
+  fromVersion: string
+  toVersion: string
+  step: VersionChangeStep
+  /** When the current step began (ISO 8601 in storage). */
+  stepStartedAt: Date
+  /** Why it is rolling back. */
+  reason?: string
+}
+
+/** Maintenance in the weekly window (written by the reconciler only). */
+export interface Maintenance {
+  /** What is applied, e.g. `runtime patch 3.3.2-1999378e0842 → 3.3.2-5c1d…`. */
+  description: string
+  startedAt: Date
+  /** The runtime folder being moved to. */
+  toRuntimeKey: string
 }
 
 /** The latest accepted create/update request (written by the environment service only). */

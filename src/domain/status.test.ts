@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { EnvironmentPhase, EnvironmentStatus } from './environment.js'
+import type { EnvironmentPhase, EnvironmentStatus, VersionChangeStep } from './environment.js'
 import { deriveEnvironmentStatus, deriveLastUpdate, type StatusInput } from './status.js'
 
 interface Row {
@@ -175,5 +175,48 @@ describe('deriveLastUpdate', () => {
       input(table[3]!),
     )
     expect(lu.workerReplacementStrategy).toBe('GRACEFUL')
+  })
+})
+
+describe('version changes and maintenance (reference §2 "Typical flows", §10)', () => {
+  const updating = {
+    observedGeneration: 1,
+    healthy: false,
+    crashLooping: false,
+  }
+  const change = (step: VersionChangeStep) => ({
+    generation: 2,
+    fromVersion: '3.2.1',
+    toVersion: '3.3.2',
+    step,
+    stepStartedAt: new Date(0),
+  })
+  const status = (observation: StatusInput['observation']) =>
+    deriveEnvironmentStatus({ phase: 'provisioned', generation: 2, observation })
+
+  it.each([
+    ['preparing', 'UPDATING'],
+    ['snapshotting', 'CREATING_SNAPSHOT'],
+    ['migrating', 'UPDATING'],
+    ['starting', 'UPDATING'],
+    ['rolling-back', 'ROLLING_BACK'],
+  ] as const)('step %s reads %s', (step, expected) => {
+    expect(status({ ...updating, versionChange: change(step) })).toBe(expected)
+  })
+
+  it('reads UPDATE_FAILED once the rolled-back generation is marked failed', () => {
+    expect(
+      status({ ...updating, failedGeneration: 2, failureCode: 'VERSION_CHANGE_ROLLED_BACK' }),
+    ).toBe('UPDATE_FAILED')
+  })
+
+  it('reads MAINTENANCE during maintenance, healthy or not, and not during an update', () => {
+    const maintenance = { description: 'runtime patch', startedAt: new Date(0), toRuntimeKey: 'k' }
+    for (const healthy of [true, false]) {
+      expect(status({ observedGeneration: 2, healthy, crashLooping: false, maintenance })).toBe(
+        'MAINTENANCE',
+      )
+    }
+    expect(status({ ...updating, maintenance })).toBe('UPDATING')
   })
 })

@@ -6,7 +6,10 @@
  * - deletion: DELETING while tearing down, DELETED once torn down;
  * - first provisioning: CREATING, or CREATE_FAILED when it failed (only delete is allowed then);
  * - after the environment has been AVAILABLE once, an accepted update whose generation is not
- *   yet observed reads UPDATING, or UPDATE_FAILED when that generation failed;
+ *   yet observed reads UPDATING, or UPDATE_FAILED when that generation failed; an Airflow
+ *   version change reads CREATING_SNAPSHOT while the metadata database is copied and
+ *   ROLLING_BACK while the copy is restored (reference §2 "Typical flows", §10);
+ * - maintenance in the weekly window reads MAINTENANCE;
  * - converged: AVAILABLE when every component runs and Airflow reports itself healthy,
  *   otherwise UNAVAILABLE (a crash-looping component, or an unhealthy Airflow).
  */
@@ -30,6 +33,8 @@ export interface StatusInput {
     | 'failedGeneration'
     | 'failureCode'
     | 'message'
+    | 'versionChange'
+    | 'maintenance'
   >
 }
 
@@ -47,8 +52,13 @@ export function deriveEnvironmentStatus(input: StatusInput): EnvironmentStatus {
       return 'CREATING'
     case 'provisioned':
       if (observation.observedGeneration < generation) {
-        return observation.failedGeneration === generation ? 'UPDATE_FAILED' : 'UPDATING'
+        if (observation.failedGeneration === generation) return 'UPDATE_FAILED'
+        const step = observation.versionChange?.step
+        if (step === 'snapshotting') return 'CREATING_SNAPSHOT'
+        if (step === 'rolling-back') return 'ROLLING_BACK'
+        return 'UPDATING'
       }
+      if (observation.maintenance) return 'MAINTENANCE'
       return observation.healthy && !observation.crashLooping ? 'AVAILABLE' : 'UNAVAILABLE'
   }
 }

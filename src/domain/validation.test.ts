@@ -446,7 +446,7 @@ describe('validateCreateEnvironment', () => {
 
   it('names the supported Airflow versions', () => {
     expect(createMessage({ AirflowVersion: '2.0.2' })).toBe(
-      "AirflowVersion '2.0.2' is not supported. Supported versions: 3.3.2.",
+      "AirflowVersion '2.0.2' is not supported. Supported versions: 3.3.2, 3.2.1.",
     )
   })
 
@@ -699,7 +699,7 @@ describe('validateUpdateEnvironment', () => {
     ).toBe(
       '4 validation errors detected: ' +
         'RequirementsS3ObjectVersion is required when RequirementsS3Path is set; ' +
-        "AirflowVersion '2.0.2' is not supported. Supported versions: 3.3.2; " +
+        "AirflowVersion '2.0.2' is not supported. Supported versions: 3.3.2, 3.2.1; " +
         "Value '6' at 'schedulers' failed to satisfy constraint: Member must have value less than or equal to 5; " +
         "Value 'NOW' at 'workerReplacementStrategy' failed to satisfy constraint: Member must satisfy enum value set: [FORCED, GRACEFUL]",
     )

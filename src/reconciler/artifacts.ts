@@ -69,8 +69,18 @@ export interface InputsRefusal {
 }
 
 /**
- * The refusal of `record`'s latest update, when its inputs were refused (then nothing of it was
- * applied and the components run `lastGoodSpec`).
+ * `LastUpdate.Error.ErrorCode`s of an Airflow version change that ended with the old version
+ * running: VERSION_CHANGE_FAILED (refused before anything was touched, e.g. the new runtime
+ * could not be built) and VERSION_CHANGE_ROLLED_BACK (the snapshot was restored).
+ */
+export const VERSION_CHANGE_CODES: ReadonlySet<string> = new Set([
+  'VERSION_CHANGE_FAILED',
+  'VERSION_CHANGE_ROLLED_BACK',
+])
+
+/**
+ * The refusal of `record`'s latest update, when its inputs were refused or its version change
+ * was refused or rolled back (then nothing of it runs: the components run `lastGoodSpec`).
  */
 export function refusedUpdate(record: EnvironmentRecord): InputsRefusal | undefined {
   const { observation } = record
@@ -78,7 +88,10 @@ export function refusedUpdate(record: EnvironmentRecord): InputsRefusal | undefi
     observation.phase !== 'provisioned' ||
     observation.failedGeneration !== record.generation ||
     observation.observedGeneration >= record.generation ||
-    !ArtifactError.CODES.has(observation.failureCode ?? '')
+    !(
+      ArtifactError.CODES.has(observation.failureCode ?? '') ||
+      VERSION_CHANGE_CODES.has(observation.failureCode ?? '')
+    )
   ) {
     return undefined
   }

@@ -12,6 +12,10 @@
  *   → plan components (+ the gateway process) → driver.apply → gateway upstreams file → observe (process phases + Airflow
  *   health) → one observation write.
  *
+ * An update to another AirflowVersion first walks the steps of {@link VersionChangeStep}
+ * (prepare, snapshot, migrate), one per pass, then starts the new runtime through the normal
+ * steps above; a failure from the migration on rolls back to the snapshot.
+ *
  * Keys arrive from API writes (`enqueue`), driver events (a component exited), and a periodic
  * resync of every environment.
  */
@@ -34,15 +38,21 @@ import {
 import { fetchAirflowHealth } from '../airflow/health.js'
 import {
   dropMetadataDatabase,
+  dropMetadataSnapshot,
   ensureMetadataDatabase,
   metadataDatabaseFor,
+  restoreMetadataDatabase,
+  snapshotMetadataDatabase,
 } from '../airflow/metadata-database.js'
 import { RuntimeBuildError, type Runtime, type RuntimeManager } from '../airflow/runtime-manager.js'
+import { compareAirflowVersions } from '../domain/airflow-versions.js'
 import type {
   ComponentStatus,
   EnvironmentObservation,
   EnvironmentRecord,
   EnvironmentSpec,
+  VersionChange,
+  VersionChangeStep,
 } from '../domain/environment.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import { coerceError } from '../domain/errors.js'
@@ -398,6 +408,8 @@ export class EnvironmentReconciler {
     const refusal = refusedUpdate(record)
     if (refusal && record.lastGoodSpec) record = { ...record, spec: record.lastGoodSpec }
     const layout = environmentLayout(this.options.environmentsDir, record.id)
+    const change = refusal ? undefined : await this.versionChangeFor(record)
+    if (change && change.step !== 'starting') return this.changeVersion(record, layout, change)
     let runtime: Runtime
     try {
       runtime = await this.ensureRuntime(record)
@@ -444,6 +456,7 @@ export class EnvironmentReconciler {
     } catch (err) {
       if (!(err instanceof ArtifactError)) throw err
       if (record.observation.phase === 'creating') return this.fail(record, err.code, err.message)
+      if (change) return this.rollBack(record, change, err.message)
       if (applying) {
         // UPDATE_FAILED; the next pass reconciles the spec that runs.
         await this.options.store.writeObservation(record.name, {
@@ -522,6 +535,184 @@ export class EnvironmentReconciler {
     )
     await this.writeGatewayUpstreams(layout, apiServers, states)
     return this.observe(record, layout, states, apiServers, rollout.held, refusal)
+  }
+
+  /**
+   * The Airflow version change under way, or a new one when the spec asks for another version
+   * than the metadata database has (an update to another AirflowVersion; the service refused the
+   * moves MWAA refuses). Only for a provisioned environment.
+   */
+  private async versionChangeFor(record: EnvironmentRecord): Promise<VersionChange | undefined> {
+    const { observation } = record
+    if (observation.phase !== 'provisioned') return undefined
+    if (observation.versionChange) return observation.versionChange
+    const from = observation.migratedAirflowVersion
+    const to = record.spec.airflowVersion
+    if (!from || from === to) return undefined
+    const change: VersionChange = {
+      generation: record.generation,
+      fromVersion: from,
+      toVersion: to,
+      step: 'preparing',
+      stepStartedAt: new Date(),
+    }
+    this.log.info({ environment: record.name, from, to }, 'Airflow version change started')
+    record.observation = { ...observation, versionChange: change, progressing: true }
+    await this.options.store.writeObservation(record.name, record.observation)
+    return change
+  }
+
+  /**
+   * Takes one step of a version change (every step but `starting`, which is the normal
+   * reconcile on the new runtime). Each step is idempotent, so a control-plane restart resumes.
+   */
+  private async changeVersion(
+    record: EnvironmentRecord,
+    layout: EnvironmentLayout,
+    change: VersionChange,
+  ): Promise<ProcessResult> {
+    const { postgres, runtimes } = this.options
+    const db = metadataDatabaseFor(record.id)
+    const from = change.fromVersion
+    const to = change.toVersion
+    switch (change.step) {
+      case 'preparing': {
+        // Nothing running is touched yet: a runtime that cannot be built, or inputs (e.g. a
+        // requirements.txt against the new version's lock) that do not work with it, refuse
+        // the update and the old version keeps serving.
+        let runtime: Runtime
+        try {
+          runtime = await this.ensureRuntime(record)
+        } catch (err) {
+          if (!(err instanceof RuntimeBuildError)) throw err
+          return this.refuseVersionChange(
+            record,
+            'VERSION_CHANGE_FAILED',
+            `The Airflow ${to} runtime could not be built: ${err.message}`,
+          )
+        }
+        const secrets = await this.ensureSecrets(record)
+        const input = this.planInput(record, layout, runtime, secrets)
+        try {
+          await this.prepareInputs(record, input, runtime, { validateImports: false, trial: true })
+        } catch (err) {
+          if (!(err instanceof ArtifactError)) throw err
+          return this.refuseVersionChange(record, err.code, `With Airflow ${to}: ${err.message}`)
+        }
+        return this.nextVersionChangeStep(record, change, 'snapshotting')
+      }
+      case 'snapshotting':
+        // MWAA terminates every running task for a version change (reference §4).
+        if (!(await this.stopAirflowComponents(record, layout))) {
+          return { requeueAfterMs: CONVERGING_REQUEUE_MS }
+        }
+        await snapshotMetadataDatabase(postgres.adminUrl, db)
+        this.log.info(
+          { environment: record.name, snapshot: db.snapshot },
+          'metadata snapshot taken',
+        )
+        return this.nextVersionChangeStep(record, change, 'migrating')
+      case 'migrating': {
+        // An upgrade runs the new runtime's migrations; a downgrade undoes the old (newer)
+        // runtime's, which only it knows.
+        const upgrade = compareAirflowVersions(to, from) > 0
+        const runtime = await runtimes.ensure(upgrade ? to : from)
+        const input = this.planInput(record, layout, runtime, await this.ensureSecrets(record))
+        try {
+          await this.migrate(input, upgrade ? undefined : to)
+        } catch (err) {
+          return this.rollBack(record, change, coerceError(err).message)
+        }
+        record.observation.migratedAirflowVersion = to
+        return this.nextVersionChangeStep(record, change, 'starting')
+      }
+      case 'rolling-back': {
+        if (!(await this.stopAirflowComponents(record, layout))) {
+          return { requeueAfterMs: CONVERGING_REQUEUE_MS }
+        }
+        await restoreMetadataDatabase(postgres.adminUrl, db)
+        const observation: EnvironmentObservation = {
+          ...record.observation,
+          migratedAirflowVersion: from,
+          failedGeneration: record.generation,
+          failureCode: 'VERSION_CHANGE_ROLLED_BACK',
+          message:
+            `Airflow ${to} did not come up: ${change.reason ?? 'unknown reason'}. Rolled back to Airflow ${from}, with the metadata database restored from the snapshot taken before the change.`.slice(
+              0,
+              1024,
+            ),
+        }
+        delete observation.versionChange
+        await this.options.store.writeObservation(record.name, observation)
+        await dropMetadataSnapshot(postgres.adminUrl, db)
+        this.log.warn({ environment: record.name, from, to }, 'Airflow version change rolled back')
+        // The next pass runs the last good spec on the old runtime.
+        return { requeueAfterMs: 0 }
+      }
+      case 'starting':
+        throw new Error('the starting step is the normal reconcile')
+    }
+  }
+
+  /** Moves a version change to its next step (one observation write). */
+  private async nextVersionChangeStep(
+    record: EnvironmentRecord,
+    change: VersionChange,
+    step: VersionChangeStep,
+  ): Promise<ProcessResult> {
+    const observation: EnvironmentObservation = {
+      ...record.observation,
+      versionChange: { ...change, step, stepStartedAt: new Date() },
+      healthy: false,
+      message: `Changing Airflow ${change.fromVersion} to ${change.toVersion}: ${step}`,
+    }
+    await this.options.store.writeObservation(record.name, observation)
+    this.log.info({ environment: record.name, step }, 'Airflow version change step')
+    return { requeueAfterMs: 0 }
+  }
+
+  /** Starts rolling a version change back (status ROLLING_BACK), saying why. */
+  private rollBack(
+    record: EnvironmentRecord,
+    change: VersionChange,
+    reason: string,
+  ): Promise<ProcessResult> {
+    this.log.warn({ environment: record.name, reason }, 'Airflow version change failed')
+    return this.nextVersionChangeStep(record, { ...change, reason }, 'rolling-back')
+  }
+
+  /** Ends a version change that touched nothing: UPDATE_FAILED, the old version keeps running. */
+  private async refuseVersionChange(
+    record: EnvironmentRecord,
+    code: string,
+    message: string,
+  ): Promise<ProcessResult> {
+    const observation: EnvironmentObservation = {
+      ...record.observation,
+      failedGeneration: record.generation,
+      failureCode: ArtifactError.CODES.has(code) ? code : 'VERSION_CHANGE_FAILED',
+      message: message.slice(0, 1024),
+    }
+    delete observation.versionChange
+    await this.options.store.writeObservation(record.name, observation)
+    return { requeueAfterMs: 0 }
+  }
+
+  /**
+   * Stops every Airflow component of an environment, FORCED (a version change ends running
+   * tasks, as MWAA's does); the gateway stays, with no upstream.
+   * @returns true once they are all gone
+   */
+  private async stopAirflowComponents(
+    record: EnvironmentRecord,
+    layout: EnvironmentLayout,
+  ): Promise<boolean> {
+    await writeUpstreams(layout.gatewayUpstreamsFile, [])
+    const gateway = this.options.driver.specOf(record.id, GATEWAY_COMPONENT_NAME)
+    const states = await this.options.driver.apply(record.id, gateway ? [gateway] : [], {
+      maxStopGracePeriodMs: FORCED_STOP_GRACE_MS,
+    })
+    return states.every((s) => s.name === GATEWAY_COMPONENT_NAME)
   }
 
   /**
@@ -640,9 +831,13 @@ export class EnvironmentReconciler {
     })
   }
 
-  /** Runs `airflow db migrate` once; its output goes to `logs/components/db-migrate.log`. */
-  private async migrate(input: PlanInput): Promise<void> {
-    const { command, args, env } = migrateCommand(input)
+  /**
+   * Runs `airflow db migrate` (or with `downgradeTo`, `airflow db downgrade`); its output goes to
+   * `logs/components/db-migrate.log`.
+   * @throws Error naming the log when the command fails
+   */
+  private async migrate(input: PlanInput, downgradeTo?: string): Promise<void> {
+    const { command, args, env } = migrateCommand(input, downgradeTo)
     const logFile = componentLogFile(input.layout, 'db-migrate')
     const { code } = await runCommand(command, args, {
       env,
@@ -652,7 +847,9 @@ export class EnvironmentReconciler {
       appendLog: true,
       maxOutputBytes: 0,
     })
-    if (code !== 0) throw new Error(`airflow db migrate failed (exit ${code}); see ${logFile}`)
+    if (code !== 0) {
+      throw new Error(`airflow ${args.join(' ')} failed (exit ${code}); see ${logFile}`)
+    }
     this.log.info({ environment: input.environmentName }, 'metadata database migrated')
   }
 
@@ -777,14 +974,29 @@ export class EnvironmentReconciler {
         obs.failureCode = refused.code
         obs.message = refused.message
       } else if (updating && record.observation.failedGeneration !== record.generation) {
+        const change = record.observation.versionChange
         if (healthy && rollingHeld.length === 0) {
           obs.observedGeneration = record.generation
           obs.progressing = false
           obs.availableAt = now
+          if (change) {
+            delete obs.versionChange
+            await dropMetadataSnapshot(
+              this.options.postgres.adminUrl,
+              metadataDatabaseFor(record.id),
+            )
+          }
           this.log.info(
             { environment: record.name, generation: record.generation },
             'environment updated',
           )
+        } else if (
+          change &&
+          (crashing.length > 0 ||
+            now.getTime() - change.stepStartedAt.getTime() >
+              (this.options.updateTimeoutMs ?? this.options.createTimeoutMs))
+        ) {
+          return this.rollBack(record, change, obs.message ?? 'it did not become healthy in time')
         } else if (
           now.getTime() - record.lastUpdateRequest.createdAt.getTime() >
           (this.options.updateTimeoutMs ?? this.options.createTimeoutMs)
@@ -799,12 +1011,14 @@ export class EnvironmentReconciler {
       obs.message = `Rolling restart: ${rollingHeld.join(', ')} wait for their turn`
     }
     await this.options.store.writeObservation(record.name, obs)
-    const converging =
-      !refused &&
-      (obs.phase === 'creating' ||
+    // A refused update's spec never converges; the one that runs instead does (after a rollback
+    // its components are starting).
+    const converging = refused
+      ? refused.updateFailed && (!healthy || rollingHeld.length > 0)
+      : obs.phase === 'creating' ||
         obs.observedGeneration < record.generation ||
         !healthy ||
-        rollingHeld.length > 0)
+        rollingHeld.length > 0
     return { requeueAfterMs: converging ? CONVERGING_REQUEUE_MS : this.options.resyncIntervalMs }
   }
 

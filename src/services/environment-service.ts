@@ -14,6 +14,7 @@ import type { LoginTokens } from '../iam/login-tokens.js'
 import { RateLimiter } from '../lib/rate-limiter.js'
 import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
 import { environmentArn } from '../api/wire.js'
+import { versionChangeRefusal } from '../domain/airflow-versions.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import type { ComponentStatus, EnvironmentRecord, EnvironmentSpec } from '../domain/environment.js'
 import { desiredWebserverCount, desiredWorkerCount } from '../domain/scaling.js'
@@ -233,6 +234,8 @@ export class EnvironmentService implements EnvironmentServicePort {
     // failed update back).
     const running = this.runningSpec(record)
     const spec = mergeEnvironmentSpec(running, request.changes)
+    const versionRefusal = versionChangeRefusal(running.airflowVersion, spec.airflowVersion)
+    if (versionRefusal) throw new ValidationError(versionRefusal)
     try {
       await this.options.store.updateSpec(
         record.name,

@@ -125,16 +125,29 @@ function fromRow(row: Row, sealer: SyncSealer): EnvironmentRecord {
         : {}),
     },
     portBlock: row.port_block,
-    observation: {
-      ...row.observation,
-      availableAt: row.observation.availableAt ? new Date(row.observation.availableAt) : undefined,
-    },
+    observation: observationFromRow(row.observation),
   }
   if (row.scaling) record.scaling = scalingFromRow(row.scaling)
   if (row.last_good_spec) record.lastGoodSpec = specFromRow(row.last_good_spec, sealer)
   if (row.deletion_requested_at) record.deletionRequestedAt = row.deletion_requested_at
   if (row.deleted_at) record.deletedAt = row.deleted_at
   return record
+}
+
+/** The stored observation (JSON) with its instants as Dates again. */
+function observationFromRow(stored: Row['observation']): EnvironmentObservation {
+  const date = (value: Date | string) => new Date(value)
+  const { availableAt, versionChange, maintenance, ...rest } = stored
+  return {
+    ...rest,
+    ...(availableAt ? { availableAt: date(availableAt) } : {}),
+    ...(versionChange
+      ? { versionChange: { ...versionChange, stepStartedAt: date(versionChange.stepStartedAt) } }
+      : {}),
+    ...(maintenance
+      ? { maintenance: { ...maintenance, startedAt: date(maintenance.startedAt) } }
+      : {}),
+  }
 }
 
 /** PostgreSQL-backed environment store. */

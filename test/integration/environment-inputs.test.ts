@@ -15,17 +15,16 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { metadataDatabaseFor } from '../../src/airflow/metadata-database.js'
 import {
+  readXcom,
   repoRoot,
   startTestControlPlane,
   testEnvironmentVariables,
   waitFor,
   type TestControlPlane,
 } from '../support/control-plane.js'
-import { environmentClient } from '../support/mwaa-client.js'
+import { environmentClient, microEnvironmentBody } from '../support/mwaa-client.js'
 
 const NAME = 'inputs-env'
 const BUCKET = 'inputs-bucket'
@@ -37,6 +36,10 @@ let t: TestControlPlane
 const client = environmentClient(() => t.cp.endpoint, NAME)
 const { api, environment, waitForStatus } = client
 const airflow = client.invokeRestApi
+const trigger = client.triggerDagRun
+const waitForRun = client.waitForDagRun
+const xcom = (dagId: string, runId: string, taskId: string) =>
+  readXcom(t, NAME, dagId, runId, taskId)
 
 /** Writes a bucket object. @returns its version (what MWAA's `…S3ObjectVersion` names) */
 async function put(key: string, body: Buffer | string): Promise<string> {
@@ -84,50 +87,6 @@ async function helloPlugins(extra: Record<string, string> = {}): Promise<Buffer>
 
 async function fixture(name: string): Promise<string> {
   return readFile(path.join(FIXTURES, name), 'utf8')
-}
-
-/** Triggers a DAG run with a short id. @returns the run id */
-async function trigger(dagId: string): Promise<string> {
-  const runId = `r${Date.now().toString(36)}`
-  await airflow('PATCH', `/dags/${dagId}`, { is_paused: false })
-  const res = await airflow('POST', `/dags/${dagId}/dagRuns`, {
-    logical_date: null,
-    dag_run_id: runId,
-  })
-  expect(res.status, JSON.stringify(res.json)).toBe(200)
-  return runId
-}
-
-async function waitForRun(dagId: string, runId: string, timeoutMs = 180_000): Promise<string> {
-  return waitFor(
-    `${dagId} ${runId} finished`,
-    async () => {
-      const state = (await airflow('GET', `/dags/${dagId}/dagRuns/${runId}`)).json?.state as string
-      return state === 'success' || state === 'failed' ? state : undefined
-    },
-    timeoutMs,
-  )
-}
-
-/**
- * A task's return value, read from the environment's metadata database (InvokeRestApi's
- * 64-character Path limit is too short for the XCom endpoint).
- */
-async function xcom(dagId: string, runId: string, taskId: string): Promise<unknown> {
-  const url = new URL(t.cp.postgres.adminUrl)
-  url.pathname = `/${metadataDatabaseFor((await t.cp.store.get(NAME))!.id).name}`
-  const db = new pg.Client({ connectionString: url.toString() })
-  await db.connect()
-  try {
-    const { rows } = await db.query<{ value: unknown }>(
-      "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = 'return_value'",
-      [dagId, runId, taskId],
-    )
-    if (rows.length !== 1) throw new Error(`XCom ${taskId}: ${rows.length} rows`)
-    return rows[0]!.value
-  } finally {
-    await db.end()
-  }
 }
 
 /** The pid of every component (what must not change when an update is refused). */
@@ -186,14 +145,7 @@ beforeAll(async () => {
       ].join('\n'),
     ),
   )
-  const res = await api('PUT', `/environments/${NAME}`, {
-    ExecutionRoleArn: 'arn:aws:iam::000000000000:role/r',
-    SourceBucketArn: `arn:aws:s3:::${BUCKET}`,
-    DagS3Path: 'dags',
-    NetworkConfiguration: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
-    EnvironmentClass: 'mw1.micro',
-    ...good,
-  })
+  const res = await api('PUT', `/environments/${NAME}`, microEnvironmentBody(BUCKET, good))
   expect(res.status, JSON.stringify(res.json)).toBe(200)
   await waitForStatus('AVAILABLE')
 })

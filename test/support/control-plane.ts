@@ -8,6 +8,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import { metadataDatabaseFor } from '../../src/airflow/metadata-database.js'
 import { loadSettings, type Settings } from '../../src/config/settings.js'
 import { startControlPlane, type ControlPlane } from '../../src/control-plane.js'
 import { createLogger } from '../../src/observability/logger.js'
@@ -143,4 +145,50 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs))
   }
+}
+
+/**
+ * Runs a query on an environment's metadata database, as the server's superuser.
+ * @returns the rows
+ * @throws Error when the environment does not exist
+ */
+export async function queryMetadataDatabase<T extends pg.QueryResultRow>(
+  t: TestControlPlane,
+  environmentName: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const record = await t.cp.store.get(environmentName)
+  if (!record) throw new Error(`no environment ${environmentName}`)
+  const url = new URL(t.cp.postgres.adminUrl)
+  url.pathname = `/${metadataDatabaseFor(record.id).name}`
+  const db = new pg.Client({ connectionString: url.toString() })
+  await db.connect()
+  try {
+    return (await db.query<T>(sql, params)).rows
+  } finally {
+    await db.end()
+  }
+}
+
+/**
+ * A task's return value, read from the environment's metadata database (InvokeRestApi's
+ * 64-character Path limit is too short for the XCom endpoint).
+ * @throws Error unless there is exactly one
+ */
+export async function readXcom(
+  t: TestControlPlane,
+  environmentName: string,
+  dagId: string,
+  runId: string,
+  taskId: string,
+): Promise<unknown> {
+  const rows = await queryMetadataDatabase<{ value: unknown }>(
+    t,
+    environmentName,
+    "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = 'return_value'",
+    [dagId, runId, taskId],
+  )
+  if (rows.length !== 1) throw new Error(`XCom ${taskId}: ${rows.length} rows`)
+  return rows[0]!.value
 }

@@ -1,7 +1,7 @@
 /**
  * A small MWAA REST client for tests against a control plane's endpoint, bound to one
  * environment: raw calls (signed as the control plane's administrator), GetEnvironment,
- * waiting for a status, and InvokeRestApi.
+ * waiting for a status, InvokeRestApi, and DAG runs through it.
  */
 import { waitFor } from './control-plane.js'
 import { signedFetch } from './credentials.js'
@@ -30,6 +30,10 @@ export interface EnvironmentClient {
     body?: unknown,
     query?: Record<string, unknown>,
   ) => Promise<JsonAnswer>
+  /** Unpauses a DAG and triggers a run with a short id. @returns the run id */
+  triggerDagRun: (dagId: string) => Promise<string>
+  /** Waits until a DAG run ends. @returns its state, `success` or `failed` */
+  waitForDagRun: (dagId: string, runId: string, timeoutMs?: number) => Promise<string>
 }
 
 /**
@@ -50,9 +54,48 @@ export function environmentClient(endpoint: () => string, name: string): Environ
   async function environment(): Promise<any> {
     return (await api('GET', `/environments/${name}`)).json?.Environment
   }
+  async function invokeRestApi(
+    method: string,
+    apiPath: string,
+    body?: unknown,
+    query?: Record<string, unknown>,
+  ): Promise<JsonAnswer> {
+    const r = await api('POST', `/restapi/${name}`, {
+      Name: name,
+      Method: method,
+      Path: apiPath,
+      ...(body ? { Body: body } : {}),
+      ...(query ? { QueryParameters: query } : {}),
+    })
+    return {
+      status: r.json?.RestApiStatusCode ?? r.status,
+      json: r.json?.RestApiResponse ?? r.json,
+    }
+  }
   return {
     api,
     environment,
+    invokeRestApi,
+    triggerDagRun: async (dagId) => {
+      const runId = `r${Date.now().toString(36)}`
+      await invokeRestApi('PATCH', `/dags/${dagId}`, { is_paused: false })
+      const res = await invokeRestApi('POST', `/dags/${dagId}/dagRuns`, {
+        logical_date: null,
+        dag_run_id: runId,
+      })
+      if (res.status !== 200) throw new Error(`trigger ${dagId}: ${JSON.stringify(res.json)}`)
+      return runId
+    },
+    waitForDagRun: (dagId, runId, timeoutMs = 180_000) =>
+      waitFor(
+        `${dagId} ${runId} finished`,
+        async () => {
+          const r = await invokeRestApi('GET', `/dags/${dagId}/dagRuns/${runId}`)
+          const state = r.json?.state as string
+          return state === 'success' || state === 'failed' ? state : undefined
+        },
+        timeoutMs,
+      ),
     waitForStatus: (status, timeoutMs = 300_000) => {
       return waitFor(
         `${name} ${status}`,
@@ -64,18 +107,23 @@ export function environmentClient(endpoint: () => string, name: string): Environ
         timeoutMs,
       )
     },
-    invokeRestApi: async (method, apiPath, body, query) => {
-      const r = await api('POST', `/restapi/${name}`, {
-        Name: name,
-        Method: method,
-        Path: apiPath,
-        ...(body ? { Body: body } : {}),
-        ...(query ? { QueryParameters: query } : {}),
-      })
-      return {
-        status: r.json?.RestApiStatusCode ?? r.status,
-        json: r.json?.RestApiResponse ?? r.json,
-      }
-    },
+  }
+}
+
+/**
+ * A CreateEnvironment body (wire names) for an mw1.micro environment on `bucket`'s `dags/`.
+ * @param extra - more fields, or replacements
+ */
+export function microEnvironmentBody(
+  bucket: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    ExecutionRoleArn: 'arn:aws:iam::000000000000:role/r',
+    SourceBucketArn: `arn:aws:s3:::${bucket}`,
+    DagS3Path: 'dags',
+    NetworkConfiguration: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
+    EnvironmentClass: 'mw1.micro',
+    ...extra,
   }
 }

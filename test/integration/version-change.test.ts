@@ -1,0 +1,198 @@
+/**
+ * In-place Airflow version changes (issue 5 item 7; MWAA reference §10) on real Airflow:
+ *
+ * - an environment created on Airflow 3.2.1 (with a requirements.txt) runs a DAG;
+ * - UpdateEnvironment to 3.3.2 goes UPDATING → CREATING_SNAPSHOT → UPDATING → AVAILABLE: the
+ *   DAG run history is kept, new runs use 3.3.2 and the requirements rebuilt on its lock;
+ * - a downgrade to 3.2.1 whose Airflow does not come up (its api-server is given an SSL
+ *   certificate that does not exist) goes ROLLING_BACK → UPDATE_FAILED: the snapshot is
+ *   restored (the schema is 3.3.2's again), 3.3.2 serves, the history is intact.
+ */
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  queryMetadataDatabase,
+  readXcom,
+  repoRoot,
+  startTestControlPlane,
+  waitFor,
+  type TestControlPlane,
+} from '../support/control-plane.js'
+import { environmentClient, microEnvironmentBody } from '../support/mwaa-client.js'
+
+const NAME = 'versions-env'
+const BUCKET = 'versions-bucket'
+const DAG_ID = 'version_probe'
+
+let t: TestControlPlane
+const client = environmentClient(() => t.cp.endpoint, NAME)
+const { api, environment, waitForStatus, triggerDagRun, waitForDagRun } = client
+const airflow = client.invokeRestApi
+
+/** Every run of the probe DAG so far: run id → the task's answer. */
+const runs = new Map<string, string>()
+
+/** Runs the probe DAG. @returns what its task saw (Airflow and pyjokes versions) */
+async function probe(): Promise<string> {
+  const runId = await triggerDagRun(DAG_ID)
+  expect(await waitForDagRun(DAG_ID, runId)).toBe('success')
+  const seen = (await readXcom(t, NAME, DAG_ID, runId, 'probe')) as string
+  runs.set(runId, seen)
+  return seen
+}
+
+/** The Airflow version the api-server reports, once one answers. */
+async function servedVersion(): Promise<string> {
+  return waitFor(
+    'an api-server answers /api/v2/version',
+    async () => {
+      const r = await airflow('GET', '/version')
+      return r.status === 200 ? (r.json.version as string) : undefined
+    },
+    120_000,
+  )
+}
+
+/** Every earlier probe run is still there, successful. */
+async function expectHistoryKept(): Promise<void> {
+  for (const runId of runs.keys()) {
+    const r = await airflow('GET', `/dags/${DAG_ID}/dagRuns/${runId}`)
+    expect(r.status, runId).toBe(200)
+    expect(r.json.state, runId).toBe('success')
+  }
+}
+
+/** The schema revision of the environment's metadata database. */
+async function schemaRevision(): Promise<string> {
+  const rows = await queryMetadataDatabase<{ version_num: string }>(
+    t,
+    NAME,
+    'SELECT version_num FROM alembic_version',
+  )
+  return rows[0]!.version_num
+}
+
+/**
+ * Sends an update and records every status GetEnvironment shows until one of `until`.
+ * @returns the statuses seen (consecutive repeats collapsed), the final environment, seconds
+ */
+async function updateAndWatch(
+  changes: Record<string, unknown>,
+  until: string[],
+): Promise<{ statuses: string[]; env: any; seconds: number }> {
+  const started = performance.now()
+  const res = await api('PATCH', `/environments/${NAME}`, changes)
+  expect(res.status, JSON.stringify(res.json)).toBe(200)
+  const statuses: string[] = []
+  const env = await waitFor(
+    `${NAME} ${until.join(' or ')}`,
+    async () => {
+      const e = await environment()
+      if (statuses.at(-1) !== e.Status) statuses.push(e.Status as string)
+      return until.includes(e.Status) ? e : undefined
+    },
+    600_000,
+    100,
+  )
+  return { statuses, env, seconds: (performance.now() - started) / 1000 }
+}
+
+beforeAll(async () => {
+  t = await startTestControlPlane()
+  await t.cp.objectStore.ensureBucket(BUCKET)
+  await t.cp.objectStore.put(
+    BUCKET,
+    `dags/${DAG_ID}.py`,
+    await readFile(path.join(repoRoot, `test/fixtures/versions/${DAG_ID}.py`)),
+  )
+  const requirements = await t.cp.objectStore.put(BUCKET, 'requirements.txt', 'pyjokes==0.8.3\n')
+  const res = await api(
+    'PUT',
+    `/environments/${NAME}`,
+    microEnvironmentBody(BUCKET, {
+      AirflowVersion: '3.2.1',
+      RequirementsS3Path: 'requirements.txt',
+      RequirementsS3ObjectVersion: requirements.version,
+    }),
+  )
+  expect(res.status, JSON.stringify(res.json)).toBe(200)
+  await waitForStatus('AVAILABLE')
+  await waitFor('version_probe listed', async () => {
+    return (await airflow('GET', `/dags/${DAG_ID}`)).status === 200
+  })
+})
+
+afterAll(async () => {
+  await t?.destroy()
+})
+
+describe('Airflow version changes in place', () => {
+  it('runs Airflow 3.2.1 when created with it', async () => {
+    expect((await environment()).AirflowVersion).toBe('3.2.1')
+    expect(await servedVersion()).toBe('3.2.1')
+    expect(await probe()).toBe('airflow 3.2.1 pyjokes 0.8.3')
+  })
+
+  it('upgrades to 3.3.2 through a snapshot, keeping the DAG run history', async () => {
+    const revisionBefore = await schemaRevision()
+    const { statuses, env, seconds } = await updateAndWatch({ AirflowVersion: '3.3.2' }, [
+      'AVAILABLE',
+      'UPDATE_FAILED',
+    ])
+    console.log(`version upgrade 3.2.1 → 3.3.2: AVAILABLE in ${seconds.toFixed(1)} s`)
+    expect(statuses).toEqual(['UPDATING', 'CREATING_SNAPSHOT', 'UPDATING', 'AVAILABLE'])
+    expect(env.AirflowVersion).toBe('3.3.2')
+    expect(env.LastUpdate.Status).toBe('SUCCESS')
+    expect(await schemaRevision()).not.toBe(revisionBefore)
+    expect(await servedVersion()).toBe('3.3.2')
+    await expectHistoryKept()
+    // New runs use 3.3.2, with requirements.txt installed again against 3.3.2's lock.
+    expect(await probe()).toBe('airflow 3.3.2 pyjokes 0.8.3')
+    // The snapshot is dropped once the new version is up.
+    const snapshots = await queryMetadataDatabase<{ datname: string }>(
+      t,
+      NAME,
+      "SELECT datname FROM pg_database WHERE datname LIKE '%_snapshot'",
+    )
+    expect(snapshots).toEqual([])
+  })
+
+  it('rolls a downgrade that does not come up back to the snapshot: UPDATE_FAILED, working, history intact', async () => {
+    const revisionBefore = await schemaRevision()
+    const { statuses, env, seconds } = await updateAndWatch(
+      {
+        AirflowVersion: '3.2.1',
+        AirflowConfigurationOptions: {
+          'api.ssl_cert': '/nonexistent/airdock-cert.pem',
+          'api.ssl_key': '/nonexistent/airdock-key.pem',
+        },
+      },
+      ['UPDATE_FAILED', 'AVAILABLE'],
+    )
+    expect(statuses).toEqual([
+      'UPDATING',
+      'CREATING_SNAPSHOT',
+      'UPDATING',
+      'ROLLING_BACK',
+      'UPDATE_FAILED',
+    ])
+    console.log(
+      `version downgrade 3.3.2 → 3.2.1 rolled back: UPDATE_FAILED in ${seconds.toFixed(1)} s: ${env.LastUpdate.Error?.ErrorMessage}`,
+    )
+    expect(env.LastUpdate.Status).toBe('FAILED')
+    expect(env.LastUpdate.Error.ErrorCode).toBe('VERSION_CHANGE_ROLLED_BACK')
+    expect(env.LastUpdate.Error.ErrorMessage).toContain('api-server')
+    expect(env.LastUpdate.Error.ErrorMessage).toContain('Rolled back to Airflow 3.3.2')
+    // What runs is what ran before: 3.3.2, without the options of the failed update.
+    expect(env.AirflowVersion).toBe('3.3.2')
+    expect(env.AirflowConfigurationOptions ?? {}).not.toHaveProperty('api.ssl_cert')
+    // The downgrade had moved the schema to 3.2.1's; the restored snapshot has 3.3.2's.
+    expect(await schemaRevision()).toBe(revisionBefore)
+    expect(await servedVersion()).toBe('3.3.2')
+    await expectHistoryKept()
+    expect(await probe()).toBe('airflow 3.3.2 pyjokes 0.8.3')
+    // The environment can be updated again from UPDATE_FAILED.
+    expect((await environment()).Status).toBe('UPDATE_FAILED')
+  })
+})
