@@ -6,9 +6,14 @@
  *      download cache empty: a fresh `UV_CACHE_DIR`) and warm (cache filled, new layer), and for
  *      requirements another environment already installed (the layer is reused);
  *   2. seconds from UpdateEnvironment with a requirements.txt that cannot install to
- *      UPDATE_FAILED.
+ *      UPDATE_FAILED;
+ *   3. seconds for an in-place Airflow version upgrade: an environment created on 3.2.1, then
+ *      UpdateEnvironment with AirflowVersion 3.3.2 to AVAILABLE (UPDATING → CREATING_SNAPSHOT →
+ *      UPDATING → AVAILABLE), measured after the other environments are deleted.
  *
- * Each is printed next to MWAA's documented figure (10–30 minutes for an update) as a ratio.
+ * Each is printed next to MWAA's documented figure as a ratio: 10–30 minutes for an update
+ * (against the lower bound, 10 min), and up to 2 hours for a version change (against that upper
+ * bound, the only figure MWAA gives).
  *
  *   npx tsx bench/inputs-figures.ts
  */
@@ -18,20 +23,35 @@ import path from 'node:path'
 import {
   startTestControlPlane,
   testEnvironmentVariables,
+  waitFor,
   type TestControlPlane,
 } from '../test/support/control-plane.js'
-import { environmentClient } from '../test/support/mwaa-client.js'
+import { environmentClient, microEnvironmentBody } from '../test/support/mwaa-client.js'
+
+/** An MWAA figure to compare with. */
+interface MwaaFigure {
+  seconds: number
+  /** How the comparison reads: "… faster than <label>", or "… faster <label>" for "vs …". */
+  label: string
+}
 
 /** MWAA's update time for requirements.txt, lower bound (reference §11): 10 minutes. */
-const MWAA_UPDATE_SECONDS = 600
+const MWAA_UPDATE: MwaaFigure = { seconds: 600, label: "MWAA's 10 min" }
+/** MWAA's time for an Airflow version change, an upper bound (reference §10/§11): 2 hours. */
+const MWAA_VERSION_CHANGE: MwaaFigure = {
+  seconds: 7200,
+  label: "vs MWAA's up to 2 h, its documented upper bound",
+}
 const BUCKET = 'bench-inputs'
 
 let t: TestControlPlane | undefined
 const cache = await mkdtemp(path.join(tmpdir(), 'uv-cold-cache-'))
 const rows: string[] = []
 
-function record(figure: string, seconds: number): void {
-  const line = `${figure}: ${seconds.toFixed(1)} s (${(MWAA_UPDATE_SECONDS / seconds).toFixed(0)}× faster than MWAA's 10 min)`
+function record(figure: string, seconds: number, mwaa: MwaaFigure = MWAA_UPDATE): void {
+  const ratio = (mwaa.seconds / seconds).toFixed(0)
+  const versus = mwaa.label.startsWith('vs ') ? mwaa.label : `than ${mwaa.label}`
+  const line = `${figure}: ${seconds.toFixed(1)} s (${ratio}× faster ${versus})`
   rows.push(line)
   console.log(line)
 }
@@ -42,15 +62,9 @@ try {
   await t.cp.objectStore.put(BUCKET, 'dags/.keep', '')
   const put = async (key: string, body: string) =>
     (await t!.cp.objectStore.put(BUCKET, key, body)).version
-  const create = async (name: string) => {
+  const create = async (name: string, extra: Record<string, unknown> = {}) => {
     const c = environmentClient(() => t!.cp.endpoint, name)
-    const res = await c.api('PUT', `/environments/${name}`, {
-      ExecutionRoleArn: 'arn:aws:iam::000000000000:role/r',
-      SourceBucketArn: `arn:aws:s3:::${BUCKET}`,
-      DagS3Path: 'dags',
-      NetworkConfiguration: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
-      EnvironmentClass: 'mw1.micro',
-    })
+    const res = await c.api('PUT', `/environments/${name}`, microEnvironmentBody(BUCKET, extra))
     if (res.status !== 200) throw new Error(JSON.stringify(res.json))
     await c.waitForStatus('AVAILABLE')
     return c
@@ -72,6 +86,54 @@ try {
     // The update is recorded before the answer, so the status is UPDATING from here on.
     await c.waitForStatus(until, 600_000)
     return (performance.now() - started) / 1000
+  }
+  const remove = async (c: ReturnType<typeof environmentClient>, name: string) => {
+    const res = await c.api('DELETE', `/environments/${name}`)
+    if (res.status !== 200) throw new Error(JSON.stringify(res.json))
+    await waitFor(`${name} deleted`, async () => {
+      const e = await c.environment()
+      return e === undefined || e.Status === 'DELETED'
+    })
+  }
+  /**
+   * Times UpdateEnvironment with another AirflowVersion until AVAILABLE or UPDATE_FAILED, polling
+   * GetEnvironment every 100 ms. @throws Error unless it ends AVAILABLE on `version` after a
+   * CREATING_SNAPSHOT
+   */
+  const timedVersionChange = async (
+    c: ReturnType<typeof environmentClient>,
+    name: string,
+    version: string,
+  ) => {
+    const started = performance.now()
+    const res = await c.api('PATCH', `/environments/${name}`, { AirflowVersion: version })
+    if (res.status !== 200) throw new Error(JSON.stringify(res.json))
+    // Each status seen (consecutive repeats collapsed) and the second it was first seen.
+    const seen: { status: string; at: number }[] = []
+    const env = await waitFor(
+      `${name} AVAILABLE or UPDATE_FAILED`,
+      async () => {
+        const e = await c.environment()
+        if (seen.at(-1)?.status !== e.Status) {
+          seen.push({ status: e.Status, at: (performance.now() - started) / 1000 })
+        }
+        return e.Status === 'AVAILABLE' || e.Status === 'UPDATE_FAILED' ? e : undefined
+      },
+      900_000,
+      100,
+    )
+    const seconds = (performance.now() - started) / 1000
+    const trace = seen.map((s) => `${s.status} @${s.at.toFixed(1)} s`).join(' → ')
+    console.log(`  ${name}: ${trace}`)
+    if (env.Status !== 'AVAILABLE' || env.AirflowVersion !== version) {
+      throw new Error(
+        `${name} ended ${env.Status} on Airflow ${env.AirflowVersion}, not AVAILABLE on ${version}: ${JSON.stringify(env.LastUpdate)}`,
+      )
+    }
+    if (!seen.some((s) => s.status === 'CREATING_SNAPSHOT')) {
+      throw new Error(`${name} never read CREATING_SNAPSHOT: ${trace}`)
+    }
+    return seconds
   }
 
   const a = await create('bench-a')
@@ -99,6 +161,15 @@ try {
       'no-such-package-airdock-bench==1.0\n',
       'UPDATE_FAILED',
     ),
+  )
+  // The version change with no other environment running (as in the integration test).
+  await remove(a, 'bench-a')
+  await remove(b, 'bench-b')
+  const v = await create('bench-version', { AirflowVersion: '3.2.1' })
+  record(
+    'in-place Airflow version upgrade 3.2.1 → 3.3.2 → AVAILABLE',
+    await timedVersionChange(v, 'bench-version', '3.3.2'),
+    MWAA_VERSION_CHANGE,
   )
   console.log('\n' + rows.join('\n'))
 } finally {
