@@ -48,6 +48,7 @@ function runtimeManager(): RuntimeManager {
   const settings = loadSettings()
   return new RuntimeManager({
     runtimeDir: settings.runtimeDir,
+    ...(settings.locksDir ? { locksDir: settings.locksDir } : {}),
     python: settings.python,
     uv: findExecutable(settings.uv, settings.hostPath) ?? settings.uv,
     hostPath: settings.hostPath,
@@ -164,6 +165,12 @@ program
       )
     }
     console.log(`component logs: ${body.logsDir}`)
+    if (body.runtime) console.log(`runtime: ${body.runtime}`)
+    if (body.versionChange) console.log(`version change: ${body.versionChange}`)
+    if (body.maintenance) console.log(`maintenance: ${body.maintenance}`)
+    if (body.pendingMaintenance) {
+      console.log(`pending maintenance (weekly window): ${body.pendingMaintenance}`)
+    }
   })
 
 program

@@ -121,6 +121,7 @@ export async function startControlPlane(
   const loginTokens = await LoginTokens.open(accessStore, masterSealer)
   const runtimes = new RuntimeManager({
     runtimeDir: settings.runtimeDir,
+    ...(settings.locksDir ? { locksDir: settings.locksDir } : {}),
     python: settings.python,
     uv,
     hostPath: settings.hostPath,

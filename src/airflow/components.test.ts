@@ -25,6 +25,7 @@ function input(s: EnvironmentSpec, workerCount = s.minWorkers): PlanInput {
     layout: environmentLayout('/data/environments', 'abc123'),
     runtime: {
       airflowVersion: '3.3.2',
+      key: '3.3.2-0123456789ab',
       dir: '/rt/3.3.2',
       binDir: '/rt/3.3.2/bin',
       airflow: '/rt/3.3.2/bin/airflow',

@@ -4,15 +4,17 @@
  * `uv pip compile --generate-hashes`), built once and shared by every environment
  * (DESIGN.md decision 5).
  *
- * A runtime lives in `<runtimeDir>/<version>-<first 12 hex of the lock's SHA-256>/` and is
- * complete only when its marker `.airdock-runtime.json` exists and names the lock's SHA-256;
- * anything else is wiped and rebuilt. A lock folder (`<version>.building`)
- * keeps two control planes from building the same runtime at once.
+ * A runtime lives in `<runtimeDir>/<version>-<first 12 hex of the lock's SHA-256>/` (its key)
+ * and is complete only when its marker `.airdock-runtime.json` exists and names the lock's
+ * SHA-256; anything else is wiped and rebuilt. A copy of the lock is kept inside, so a runtime
+ * built from an older lock of the same version (one that environments still run until their
+ * maintenance window) can be found by its key. A lock folder (`<version>.building`) keeps two
+ * control planes from building the same runtime at once.
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -27,9 +29,14 @@ export const LOCKS_DIR = path.resolve(
   '../../runtimes',
 )
 
+/** The copy of its lock inside every runtime's folder. */
+const KEPT_LOCK = 'requirements.lock'
+
 /** A built runtime. Paths are absolute. */
 export interface Runtime {
   airflowVersion: string
+  /** `<version>-<first 12 hex of the lock's SHA-256>`: the folder's name. */
+  key: string
   /** The virtual environment's folder. */
   dir: string
   /** `<dir>/bin`, put first on every component's PATH. */
@@ -93,10 +100,16 @@ export class RuntimeManager {
   describe(version: string): Runtime {
     const lockFile = this.lockFile(version)
     const lockHash = this.lockSha256(version)
-    const dir = path.join(this.options.runtimeDir, `${version}-${lockHash.slice(0, 12)}`)
+    return this.runtimeAt(version, `${version}-${lockHash.slice(0, 12)}`, lockFile)
+  }
+
+  /** The paths of runtime `key` (of Airflow `version`, built from `lockFile`). */
+  private runtimeAt(version: string, key: string, lockFile: string): Runtime {
+    const dir = path.join(this.options.runtimeDir, key)
     const binDir = path.join(dir, 'bin')
     return {
       airflowVersion: version,
+      key,
       dir,
       binDir,
       airflow: path.join(binDir, 'airflow'),
@@ -125,8 +138,26 @@ export class RuntimeManager {
     if (!existsSync(this.lockFile(version))) return undefined
     const runtime = this.describe(version)
     const marker = await readMarker(runtime.dir)
-    if (!marker) return undefined
-    return marker.lockSha256 === this.lockSha256(version) ? runtime : undefined
+    if (marker?.lockSha256 !== this.lockSha256(version)) return undefined
+    // Runtimes built before locks were kept inside get their copy now.
+    const kept = path.join(runtime.dir, KEPT_LOCK)
+    if (!existsSync(kept)) await copyFile(runtime.lockFile, kept)
+    return runtime
+  }
+
+  /**
+   * A built runtime by its key, whether or not its lock is still the current one (an older lock
+   * of the same version: what environments run until their maintenance window).
+   * @returns undefined when it is not built (or was built before locks were kept inside)
+   */
+  async findByKey(key: string): Promise<Runtime | undefined> {
+    const match = /^(\d+(?:\.\d+)*)-[0-9a-f]{12}$/.exec(key)
+    if (!match) return undefined
+    const dir = path.join(this.options.runtimeDir, key)
+    const marker = await readMarker(dir)
+    const lockFile = path.join(dir, KEPT_LOCK)
+    if (!marker || marker.airflowVersion !== match[1] || !existsSync(lockFile)) return undefined
+    return this.runtimeAt(marker.airflowVersion, key, lockFile)
   }
 
   /**
@@ -201,6 +232,7 @@ export class RuntimeManager {
         `runtime check failed: airflow version printed ${JSON.stringify(lines.slice(-3))}`,
       )
     }
+    await copyFile(runtime.lockFile, path.join(runtime.dir, KEPT_LOCK))
     const marker: Marker = {
       airflowVersion: runtime.airflowVersion,
       lockSha256: this.lockSha256(runtime.airflowVersion),

@@ -47,6 +47,12 @@ const schema = z.object({
   AIRDOCK_POSTGRES_PORT: intFrom(1, 65535).default(8732),
   /** Where Airflow runtimes (one virtual environment per version) are built; shared. */
   AIRDOCK_RUNTIME_DIR: z.string().min(1).optional(),
+  /**
+   * The folder of runtime locks (`<version>/requirements.lock`); default: the ones committed in
+   * `runtimes/`. A changed lock is a runtime patch, applied in each environment's maintenance
+   * window.
+   */
+  AIRDOCK_LOCKS_DIR: z.string().min(1).optional(),
   /** Python interpreter used to build runtimes (MWAA runs Airflow 3 on Python 3.12). */
   AIRDOCK_PYTHON: z.string().min(1).default('3.12'),
   /** The `uv` executable used to build runtimes. */
@@ -106,6 +112,8 @@ export interface Settings {
   databaseUrl?: string
   postgresPort: number
   runtimeDir: string
+  /** Overrides the committed runtime locks (`runtimes/`). */
+  locksDir?: string
   python: string
   uv: string
   componentPortBase: number
@@ -181,6 +189,7 @@ export function loadSettings(
     databaseUrl: s.AIRDOCK_DATABASE_URL,
     postgresPort: s.AIRDOCK_POSTGRES_PORT,
     runtimeDir: path.resolve(cwd, s.AIRDOCK_RUNTIME_DIR ?? path.join(dataDir, 'runtimes')),
+    ...(s.AIRDOCK_LOCKS_DIR ? { locksDir: path.resolve(cwd, s.AIRDOCK_LOCKS_DIR) } : {}),
     python: s.AIRDOCK_PYTHON,
     uv: s.AIRDOCK_UV,
     componentPortBase: s.AIRDOCK_COMPONENT_PORT_BASE,

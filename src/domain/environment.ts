@@ -175,6 +175,10 @@ export interface EnvironmentObservation {
    * for the same version is a runtime patch, applied in the maintenance window.
    */
   runtimeKey?: string
+  /** Maintenance waiting for the weekly window (shown by `airdock status`). */
+  pendingMaintenance?: string
+  /** A runtime that failed to come up in maintenance: not tried again. */
+  failedRuntimeKey?: string
 }
 
 /**

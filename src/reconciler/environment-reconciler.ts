@@ -46,6 +46,7 @@ import {
 } from '../airflow/metadata-database.js'
 import { RuntimeBuildError, type Runtime, type RuntimeManager } from '../airflow/runtime-manager.js'
 import { compareAirflowVersions } from '../domain/airflow-versions.js'
+import { inMaintenanceWindow } from '../domain/maintenance.js'
 import type {
   ComponentStatus,
   EnvironmentObservation,
@@ -275,7 +276,13 @@ export class EnvironmentReconciler {
   private async existingInput(
     record: EnvironmentRecord,
   ): Promise<{ input: PlanInput; runtime: Runtime }> {
-    const runtime = await this.options.runtimes.find(record.spec.airflowVersion)
+    const { runtimes } = this.options
+    const pinned = record.observation.runtimeKey
+    const pinnedRuntime = pinned ? await runtimes.findByKey(pinned) : undefined
+    const runtime =
+      pinnedRuntime?.airflowVersion === record.spec.airflowVersion
+        ? pinnedRuntime
+        : await runtimes.find(record.spec.airflowVersion)
     const secrets = await this.secretsFor(record)
     if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
     const layout = environmentLayout(this.options.environmentsDir, record.id)
@@ -412,7 +419,7 @@ export class EnvironmentReconciler {
     if (change && change.step !== 'starting') return this.changeVersion(record, layout, change)
     let runtime: Runtime
     try {
-      runtime = await this.ensureRuntime(record)
+      runtime = await this.runtimeFor(record)
     } catch (err) {
       if (err instanceof RuntimeBuildError) {
         return this.fail(
@@ -535,6 +542,59 @@ export class EnvironmentReconciler {
     )
     await this.writeGatewayUpstreams(layout, apiServers, states)
     return this.observe(record, layout, states, apiServers, rollout.held, refusal)
+  }
+
+  /**
+   * The runtime an environment's components run: the one it is pinned to
+   * (`observation.runtimeKey`) while that is still built for its version, so a newer lock for
+   * the same version (a runtime patch) waits for the maintenance window; inside the window an
+   * environment whose latest update converged starts maintenance (status MAINTENANCE) onto the
+   * current runtime. A create, a version change, or a pinned runtime that is gone get the current
+   * one, pinned.
+   * @throws RuntimeBuildError when the current runtime cannot be built
+   */
+  private async runtimeFor(record: EnvironmentRecord): Promise<Runtime> {
+    const { observation, spec } = record
+    const { runtimes } = this.options
+    const pinned = observation.runtimeKey
+    const current = runtimes.describe(spec.airflowVersion)
+    if (!observation.maintenance && pinned && pinned !== current.key) {
+      const old = await runtimes.findByKey(pinned)
+      if (old && old.airflowVersion === spec.airflowVersion) {
+        const description = `runtime patch ${pinned} → ${current.key}`
+        // Never during an update, nor after a failed one (its refusal must stay recorded).
+        const due =
+          observation.phase === 'provisioned' &&
+          observation.observedGeneration >= record.generation &&
+          observation.failedRuntimeKey !== current.key &&
+          inMaintenanceWindow(spec.weeklyMaintenanceWindowStart, new Date())
+        if (!due) {
+          if (observation.pendingMaintenance !== description) {
+            record.observation = { ...observation, pendingMaintenance: description }
+            await this.options.store.writeObservation(record.name, record.observation)
+            this.log.info(
+              { environment: record.name, maintenance: description },
+              'maintenance pending until the weekly window',
+            )
+          }
+          return old
+        }
+        record.observation = {
+          ...observation,
+          maintenance: { description, startedAt: new Date(), toRuntimeKey: current.key },
+        }
+        delete record.observation.pendingMaintenance
+        await this.options.store.writeObservation(record.name, record.observation)
+        this.log.info({ environment: record.name, maintenance: description }, 'maintenance started')
+      }
+    }
+    const runtime = await this.ensureRuntime(record)
+    if (!record.observation.maintenance && record.observation.runtimeKey !== runtime.key) {
+      record.observation = { ...record.observation, runtimeKey: runtime.key }
+      delete record.observation.pendingMaintenance
+      await this.options.store.writeObservation(record.name, record.observation)
+    }
+    return runtime
   }
 
   /**
@@ -960,6 +1020,27 @@ export class EnvironmentReconciler {
           record,
           obs.failureCode ?? 'CREATE_TIMEOUT',
           `The environment did not become healthy in time. ${obs.message ?? ''}`,
+        )
+      }
+    } else if (record.observation.phase === 'provisioned' && record.observation.maintenance) {
+      const { maintenance } = record.observation
+      if (healthy && rollingHeld.length === 0) {
+        obs.runtimeKey = maintenance.toRuntimeKey
+        delete obs.maintenance
+        this.log.info(
+          { environment: record.name, maintenance: maintenance.description },
+          'maintenance done',
+        )
+      } else if (
+        crashing.length > 0 ||
+        now.getTime() - maintenance.startedAt.getTime() > this.options.createTimeoutMs
+      ) {
+        // The pinned runtime is still the old one: the next pass rolls back to it.
+        obs.failedRuntimeKey = maintenance.toRuntimeKey
+        delete obs.maintenance
+        this.log.warn(
+          { environment: record.name, maintenance: maintenance.description, reason: obs.message },
+          'maintenance failed; back to the pinned runtime',
         )
       }
     } else if (record.observation.phase === 'provisioned') {

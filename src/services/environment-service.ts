@@ -128,6 +128,14 @@ export interface EnvironmentDescription {
   webserverUrl?: string
   /** Folder with the environment's task logs and component logs (`components/`). */
   logsDir: string
+  /** The runtime its components run (`<version>-<lock hash>`). */
+  runtime?: string
+  /** Maintenance waiting for the weekly window, e.g. `runtime patch A → B`. */
+  pendingMaintenance?: string
+  /** Maintenance under way (status MAINTENANCE). */
+  maintenance?: string
+  /** An Airflow version change under way: `3.2.1 → 3.3.2 (migrating)`. */
+  versionChange?: string
 }
 
 /** Options of the service. */
@@ -393,7 +401,8 @@ export class EnvironmentService implements EnvironmentServicePort {
   async describe(name: string): Promise<EnvironmentDescription> {
     const record = await this.load(name)
     const view = this.view(record)
-    const { components } = record.observation
+    const obs = record.observation
+    const { components } = obs
     const count = (component: string, phase: string): number =>
       components.filter((c) => c.component === component && c.phase === phase).length
     const { scaling } = record
@@ -424,6 +433,14 @@ export class EnvironmentService implements EnvironmentServicePort {
       components,
       ...(view.webserverUrl ? { webserverUrl: view.webserverUrl } : {}),
       logsDir: path.join(this.options.environmentsDir, record.id, 'logs'),
+      ...(obs.runtimeKey ? { runtime: obs.runtimeKey } : {}),
+      ...(obs.pendingMaintenance ? { pendingMaintenance: obs.pendingMaintenance } : {}),
+      ...(obs.maintenance ? { maintenance: obs.maintenance.description } : {}),
+      ...(obs.versionChange
+        ? {
+            versionChange: `${obs.versionChange.fromVersion} → ${obs.versionChange.toVersion} (${obs.versionChange.step})`,
+          }
+        : {}),
     }
   }
 

@@ -6,16 +6,21 @@
  *   DAG run history is kept, new runs use 3.3.2 and the requirements rebuilt on its lock;
  * - a downgrade to 3.2.1 whose Airflow does not come up (its api-server is given an SSL
  *   certificate that does not exist) goes ROLLING_BACK → UPDATE_FAILED: the snapshot is
- *   restored (the schema is 3.3.2's again), 3.3.2 serves, the history is intact.
+ *   restored (the schema is 3.3.2's again), 3.3.2 serves, the history is intact;
+ * - a runtime patch (3.3.2's lock changes under a restarted control plane) waits for the weekly
+ *   maintenance window, then is applied with status MAINTENANCE.
  */
-import { readFile } from 'node:fs/promises'
+import { appendFile, cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { maintenanceSlotOf } from '../../src/domain/maintenance.js'
 import {
   queryMetadataDatabase,
   readXcom,
   repoRoot,
   startTestControlPlane,
+  testEnvironmentVariables,
   waitFor,
   type TestControlPlane,
 } from '../support/control-plane.js'
@@ -26,6 +31,8 @@ const BUCKET = 'versions-bucket'
 const DAG_ID = 'version_probe'
 
 let t: TestControlPlane
+/** A copy of `runtimes/` the control plane reads its locks from (the patch test changes one). */
+let locksDir: string
 const client = environmentClient(() => t.cp.endpoint, NAME)
 const { api, environment, waitForStatus, triggerDagRun, waitForDagRun } = client
 const airflow = client.invokeRestApi
@@ -74,6 +81,28 @@ async function schemaRevision(): Promise<string> {
 }
 
 /**
+ * Records every status GetEnvironment shows until `done` says so.
+ * @returns the statuses seen (consecutive repeats collapsed) and the final environment
+ */
+async function watchStatuses(
+  what: string,
+  done: (env: any) => boolean | Promise<boolean>,
+): Promise<{ statuses: string[]; env: any }> {
+  const statuses: string[] = []
+  const env = await waitFor(
+    what,
+    async () => {
+      const e = await environment()
+      if (statuses.at(-1) !== e.Status) statuses.push(e.Status as string)
+      return (await done(e)) ? e : undefined
+    },
+    600_000,
+    100,
+  )
+  return { statuses, env }
+}
+
+/**
  * Sends an update and records every status GetEnvironment shows until one of `until`.
  * @returns the statuses seen (consecutive repeats collapsed), the final environment, seconds
  */
@@ -84,22 +113,29 @@ async function updateAndWatch(
   const started = performance.now()
   const res = await api('PATCH', `/environments/${NAME}`, changes)
   expect(res.status, JSON.stringify(res.json)).toBe(200)
-  const statuses: string[] = []
-  const env = await waitFor(
-    `${NAME} ${until.join(' or ')}`,
-    async () => {
-      const e = await environment()
-      if (statuses.at(-1) !== e.Status) statuses.push(e.Status as string)
-      return until.includes(e.Status) ? e : undefined
-    },
-    600_000,
-    100,
+  const watched = await watchStatuses(`${NAME} ${until.join(' or ')}`, (e) =>
+    until.includes(e.Status),
   )
-  return { statuses, env, seconds: (performance.now() - started) / 1000 }
+  return { ...watched, seconds: (performance.now() - started) / 1000 }
+}
+
+/** `airdock status` of the environment (the extension's JSON). */
+async function describeEnvironment(): Promise<any> {
+  return (await api('GET', `/airdock/v1/environments/${NAME}`)).json
+}
+
+/** The pid of every Airflow component. */
+async function pids(): Promise<Record<string, number>> {
+  const d = await describeEnvironment()
+  return Object.fromEntries(
+    (d.components as { name: string; pid?: number }[]).map((c) => [c.name, c.pid ?? 0]),
+  )
 }
 
 beforeAll(async () => {
-  t = await startTestControlPlane()
+  locksDir = await mkdtemp(path.join(tmpdir(), 'airdock-locks-'))
+  await cp(path.join(repoRoot, 'runtimes'), locksDir, { recursive: true })
+  t = await startTestControlPlane(await testEnvironmentVariables({ AIRDOCK_LOCKS_DIR: locksDir }))
   await t.cp.objectStore.ensureBucket(BUCKET)
   await t.cp.objectStore.put(
     BUCKET,
@@ -125,6 +161,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.destroy()
+  if (locksDir) await rm(locksDir, { recursive: true, force: true })
 })
 
 describe('Airflow version changes in place', () => {
@@ -192,7 +229,54 @@ describe('Airflow version changes in place', () => {
     expect(await servedVersion()).toBe('3.3.2')
     await expectHistoryKept()
     expect(await probe()).toBe('airflow 3.3.2 pyjokes 0.8.3')
-    // The environment can be updated again from UPDATE_FAILED.
     expect((await environment()).Status).toBe('UPDATE_FAILED')
+  })
+
+  it('applies a runtime patch only in the weekly maintenance window, with status MAINTENANCE', async () => {
+    // A window 12 hours away; the update also leaves UPDATE_FAILED.
+    const away = maintenanceSlotOf(new Date(Date.now() + 12 * 3600_000))
+    expect(
+      (await updateAndWatch({ WeeklyMaintenanceWindowStart: away }, ['AVAILABLE'])).env
+        .WeeklyMaintenanceWindowStart,
+    ).toBe(away)
+    const id = (await t.cp.store.get(NAME))!.id
+    const runtimeBefore = (await describeEnvironment()).runtime as string
+    expect(runtimeBefore).toMatch(/^3\.3\.2-[0-9a-f]{12}$/)
+    const pidsBefore = await pids()
+    // A runtime patch: 3.3.2's lock changes (here by a comment; in real life a newer pin) and
+    // the control plane restarts with it, adopting the running components.
+    await t.restart({
+      whileStopped: () =>
+        appendFile(
+          path.join(locksDir, '3.3.2/requirements.lock'),
+          '\n# airdock test: a runtime patch\n',
+        ),
+    })
+    const pending = await waitFor('the patch is pending', async () => {
+      return (await describeEnvironment()).pendingMaintenance as string | undefined
+    })
+    expect(pending).toMatch(new RegExp(`^runtime patch ${runtimeBefore} → 3\\.3\\.2-[0-9a-f]{12}$`))
+    // Outside the window nothing moves: same processes, same runtime, AVAILABLE.
+    await new Promise((r) => setTimeout(r, 5_000))
+    expect(await pids()).toEqual(pidsBefore)
+    expect(t.cp.driver.specOf(id, 'scheduler-1')!.command).toContain(runtimeBefore)
+    expect((await environment()).Status).toBe('AVAILABLE')
+    // The window opens now: the patch is applied, MAINTENANCE, then AVAILABLE on the new runtime.
+    const res = await api('PATCH', `/environments/${NAME}`, {
+      WeeklyMaintenanceWindowStart: maintenanceSlotOf(new Date()),
+    })
+    expect(res.status, JSON.stringify(res.json)).toBe(200)
+    const { statuses } = await watchStatuses('maintenance done', async (e) => {
+      return e.Status === 'AVAILABLE' && (await describeEnvironment()).runtime !== runtimeBefore
+    })
+    expect(statuses).toContain('MAINTENANCE')
+    expect(statuses.at(-1)).toBe('AVAILABLE')
+    const after = await describeEnvironment()
+    expect(pending).toContain(after.runtime)
+    expect(after.pendingMaintenance).toBeUndefined()
+    expect(t.cp.driver.specOf(id, 'scheduler-1')!.command).toContain(after.runtime)
+    expect(await pids()).not.toEqual(pidsBefore)
+    await expectHistoryKept()
+    expect(await probe()).toBe('airflow 3.3.2 pyjokes 0.8.3')
   })
 })
