@@ -77,6 +77,14 @@ export async function restoreMetadataDatabase(
   })
 }
 
+/** @returns true when the database's snapshot exists */
+export async function metadataSnapshotExists(
+  adminUrl: string,
+  db: MetadataDatabase,
+): Promise<boolean> {
+  return metadataDatabaseExists(adminUrl, { ...db, name: db.snapshot })
+}
+
 /** Drops the snapshot, if any. */
 export async function dropMetadataSnapshot(adminUrl: string, db: MetadataDatabase): Promise<void> {
   await withAdmin(adminUrl, (client) =>

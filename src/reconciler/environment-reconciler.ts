@@ -41,6 +41,7 @@ import {
   dropMetadataSnapshot,
   ensureMetadataDatabase,
   metadataDatabaseFor,
+  metadataSnapshotExists,
   restoreMetadataDatabase,
   snapshotMetadataDatabase,
 } from '../airflow/metadata-database.js'
@@ -385,6 +386,8 @@ export class EnvironmentReconciler {
       await this.fail(record, 'CREATE_TIMEOUT', message)
       return
     }
+    // A refusal's code and message say which spec runs (`refusedUpdate`): never overwritten.
+    if (refusedUpdate(record)) return
     if (record.observation.phase === 'creating' || record.observation.phase === 'provisioned') {
       await this.options.store.writeObservation(name, {
         ...record.observation,
@@ -421,6 +424,9 @@ export class EnvironmentReconciler {
     try {
       runtime = await this.runtimeFor(record)
     } catch (err) {
+      if (err instanceof RuntimeBuildError && change) {
+        return this.rollBack(record, change, `its runtime could not be built: ${err.message}`)
+      }
       if (err instanceof RuntimeBuildError) {
         return this.fail(
           record,
@@ -464,6 +470,7 @@ export class EnvironmentReconciler {
       if (!(err instanceof ArtifactError)) throw err
       if (record.observation.phase === 'creating') return this.fail(record, err.code, err.message)
       if (change) return this.rollBack(record, change, err.message)
+      if (record.observation.maintenance) return this.abandonMaintenance(record, err.message)
       if (applying) {
         // UPDATE_FAILED; the next pass reconciles the spec that runs.
         await this.options.store.writeObservation(record.name, {
@@ -561,16 +568,28 @@ export class EnvironmentReconciler {
     if (!observation.maintenance && pinned && pinned !== current.key) {
       const old = await runtimes.findByKey(pinned)
       if (old && old.airflowVersion === spec.airflowVersion) {
-        const description = `runtime patch ${pinned} → ${current.key}`
+        const abandoned = observation.failedRuntimeKey === current.key
+        const description = `runtime patch ${pinned} → ${current.key}${abandoned ? ' (abandoned: it did not come up)' : ''}`
         // Never during an update, nor after a failed one (its refusal must stay recorded).
-        const due =
+        let due =
           observation.phase === 'provisioned' &&
           observation.observedGeneration >= record.generation &&
-          observation.failedRuntimeKey !== current.key &&
+          !abandoned &&
           inMaintenanceWindow(spec.weeklyMaintenanceWindowStart, new Date())
+        if (due) {
+          // Built before maintenance starts, so a patch that cannot be built changes nothing.
+          try {
+            await runtimes.ensure(spec.airflowVersion)
+          } catch (err) {
+            if (!(err instanceof RuntimeBuildError)) throw err
+            this.log.error({ environment: record.name, err }, 'runtime patch could not be built')
+            record.observation = { ...observation, failedRuntimeKey: current.key }
+            due = false
+          }
+        }
         if (!due) {
-          if (observation.pendingMaintenance !== description) {
-            record.observation = { ...observation, pendingMaintenance: description }
+          if (record.observation.pendingMaintenance !== description) {
+            record.observation = { ...record.observation, pendingMaintenance: description }
             await this.options.store.writeObservation(record.name, record.observation)
             this.log.info(
               { environment: record.name, maintenance: description },
@@ -608,7 +627,10 @@ export class EnvironmentReconciler {
     if (observation.versionChange) return observation.versionChange
     const from = observation.migratedAirflowVersion
     const to = record.spec.airflowVersion
-    if (!from || from === to) return undefined
+    // A generation that failed is never changed to again (only a new update starts one).
+    if (!from || from === to || observation.failedGeneration === record.generation) {
+      return undefined
+    }
     const change: VersionChange = {
       generation: record.generation,
       fromVersion: from,
@@ -666,7 +688,16 @@ export class EnvironmentReconciler {
         if (!(await this.stopAirflowComponents(record, layout))) {
           return { requeueAfterMs: CONVERGING_REQUEUE_MS }
         }
-        await snapshotMetadataDatabase(postgres.adminUrl, db)
+        try {
+          await snapshotMetadataDatabase(postgres.adminUrl, db)
+        } catch (err) {
+          // The database is untouched: the old version starts again (the last good spec).
+          return this.refuseVersionChange(
+            record,
+            'VERSION_CHANGE_FAILED',
+            `The metadata database snapshot failed: ${coerceError(err).message}`,
+          )
+        }
         this.log.info(
           { environment: record.name, snapshot: db.snapshot },
           'metadata snapshot taken',
@@ -676,9 +707,15 @@ export class EnvironmentReconciler {
         // An upgrade runs the new runtime's migrations; a downgrade undoes the old (newer)
         // runtime's, which only it knows.
         const upgrade = compareAirflowVersions(to, from) > 0
-        const runtime = await runtimes.ensure(upgrade ? to : from)
-        const input = this.planInput(record, layout, runtime, await this.ensureSecrets(record))
         try {
+          const pinned = record.observation.runtimeKey
+          const old = pinned ? await runtimes.findByKey(pinned) : undefined
+          const runtime = upgrade
+            ? await runtimes.ensure(to)
+            : old?.airflowVersion === from
+              ? old
+              : await runtimes.ensure(from)
+          const input = this.planInput(record, layout, runtime, await this.ensureSecrets(record))
           await this.migrate(input, upgrade ? undefined : to)
         } catch (err) {
           return this.rollBack(record, change, coerceError(err).message)
@@ -687,6 +724,19 @@ export class EnvironmentReconciler {
         return this.nextVersionChangeStep(record, change, 'starting')
       }
       case 'rolling-back': {
+        if (!(await metadataSnapshotExists(postgres.adminUrl, db))) {
+          // Nothing to restore (it cannot happen unless the snapshot was dropped by hand): the
+          // new version stays, and the update says so.
+          const observation: EnvironmentObservation = {
+            ...record.observation,
+            failedGeneration: record.generation,
+            failureCode: 'VERSION_CHANGE_ROLLBACK_IMPOSSIBLE',
+            message: `Airflow ${to} did not come up (${change.reason ?? 'unknown reason'}), and there is no snapshot of the metadata database to roll back to Airflow ${from} with.`,
+          }
+          delete observation.versionChange
+          await this.options.store.writeObservation(record.name, observation)
+          return { requeueAfterMs: 0 }
+        }
         if (!(await this.stopAirflowComponents(record, layout))) {
           return { requeueAfterMs: CONVERGING_REQUEUE_MS }
         }
@@ -728,6 +778,28 @@ export class EnvironmentReconciler {
     }
     await this.options.store.writeObservation(record.name, observation)
     this.log.info({ environment: record.name, step }, 'Airflow version change step')
+    return { requeueAfterMs: 0 }
+  }
+
+  /**
+   * Gives up a maintenance whose runtime does not work (its inputs are refused with it): the
+   * environment goes back to its pinned runtime, and the patch is not tried again.
+   */
+  private async abandonMaintenance(
+    record: EnvironmentRecord,
+    reason: string,
+  ): Promise<ProcessResult> {
+    const { maintenance } = record.observation
+    const observation: EnvironmentObservation = {
+      ...record.observation,
+      ...(maintenance ? { failedRuntimeKey: maintenance.toRuntimeKey } : {}),
+    }
+    delete observation.maintenance
+    await this.options.store.writeObservation(record.name, observation)
+    this.log.warn(
+      { environment: record.name, maintenance: maintenance?.description, reason },
+      'maintenance failed; back to the pinned runtime',
+    )
     return { requeueAfterMs: 0 }
   }
 
@@ -966,6 +1038,7 @@ export class EnvironmentReconciler {
       ...(s.message ? { message: s.message } : {}),
     }))
     const crashing = states.filter((s) => s.phase === 'crash-looping')
+    let versionChangeDone = false
     // Components being stopped (draining workers, removed api-servers) are on their way out.
     const notRunning = states.filter((s) => s.phase !== 'running' && s.phase !== 'stopping')
     const healthy =
@@ -1022,7 +1095,11 @@ export class EnvironmentReconciler {
           `The environment did not become healthy in time. ${obs.message ?? ''}`,
         )
       }
-    } else if (record.observation.phase === 'provisioned' && record.observation.maintenance) {
+    } else if (
+      record.observation.phase === 'provisioned' &&
+      record.observation.maintenance &&
+      record.observation.observedGeneration >= record.generation
+    ) {
       const { maintenance } = record.observation
       if (healthy && rollingHeld.length === 0) {
         obs.runtimeKey = maintenance.toRuntimeKey
@@ -1054,30 +1131,36 @@ export class EnvironmentReconciler {
         obs.healthy = false
         obs.failureCode = refused.code
         obs.message = refused.message
-      } else if (updating && record.observation.failedGeneration !== record.generation) {
+      } else if (record.observation.versionChange) {
+        // The starting step of a version change: it ends AVAILABLE or rolls back, never in the
+        // plain update timeout below.
         const change = record.observation.versionChange
         if (healthy && rollingHeld.length === 0) {
           obs.observedGeneration = record.generation
           obs.progressing = false
           obs.availableAt = now
-          if (change) {
-            delete obs.versionChange
-            await dropMetadataSnapshot(
-              this.options.postgres.adminUrl,
-              metadataDatabaseFor(record.id),
-            )
-          }
+          delete obs.versionChange
+          versionChangeDone = true
+          this.log.info(
+            { environment: record.name, airflowVersion: change.toVersion },
+            'Airflow version change done',
+          )
+        } else if (
+          crashing.length > 0 ||
+          now.getTime() - change.stepStartedAt.getTime() >
+            (this.options.updateTimeoutMs ?? this.options.createTimeoutMs)
+        ) {
+          return this.rollBack(record, change, obs.message ?? 'it did not become healthy in time')
+        }
+      } else if (updating && record.observation.failedGeneration !== record.generation) {
+        if (healthy && rollingHeld.length === 0) {
+          obs.observedGeneration = record.generation
+          obs.progressing = false
+          obs.availableAt = now
           this.log.info(
             { environment: record.name, generation: record.generation },
             'environment updated',
           )
-        } else if (
-          change &&
-          (crashing.length > 0 ||
-            now.getTime() - change.stepStartedAt.getTime() >
-              (this.options.updateTimeoutMs ?? this.options.createTimeoutMs))
-        ) {
-          return this.rollBack(record, change, obs.message ?? 'it did not become healthy in time')
         } else if (
           now.getTime() - record.lastUpdateRequest.createdAt.getTime() >
           (this.options.updateTimeoutMs ?? this.options.createTimeoutMs)
@@ -1092,6 +1175,10 @@ export class EnvironmentReconciler {
       obs.message = `Rolling restart: ${rollingHeld.join(', ')} wait for their turn`
     }
     await this.options.store.writeObservation(record.name, obs)
+    // Dropped only once the success is recorded: until then a rollback may still need it.
+    if (versionChangeDone) {
+      await dropMetadataSnapshot(this.options.postgres.adminUrl, metadataDatabaseFor(record.id))
+    }
     // A refused update's spec never converges; the one that runs instead does (after a rollback
     // its components are starting).
     const converging = refused

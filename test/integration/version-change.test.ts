@@ -232,6 +232,35 @@ describe('Airflow version changes in place', () => {
     expect((await environment()).Status).toBe('UPDATE_FAILED')
   })
 
+  it("refuses a version change whose requirements conflict with the new version's lock, touching nothing", async () => {
+    const pidsBefore = await pids()
+    // cadwyn 7.0.0 is what 3.3.2's lock pins; 3.2.1's pins 6.2.2. (A new key: a folder bucket
+    // keeps only the latest version of a key, and the running spec names requirements.txt's.)
+    const requirements = await t.cp.objectStore.put(
+      BUCKET,
+      'requirements-cadwyn.txt',
+      'pyjokes==0.8.3\ncadwyn==7.0.0\n',
+    )
+    const { statuses, env } = await updateAndWatch(
+      {
+        AirflowVersion: '3.2.1',
+        RequirementsS3Path: 'requirements-cadwyn.txt',
+        RequirementsS3ObjectVersion: requirements.version,
+      },
+      ['UPDATE_FAILED', 'AVAILABLE'],
+    )
+    expect(statuses).not.toContain('CREATING_SNAPSHOT')
+    expect(statuses.at(-1)).toBe('UPDATE_FAILED')
+    expect(env.LastUpdate.Error.ErrorCode).toBe('REQUIREMENTS_INSTALL_FAILED')
+    expect(env.LastUpdate.Error.ErrorMessage).toMatch(
+      /Airflow 3\.2\.1.*cadwyn==7\.0\.0.*cadwyn==6\.2\.2/,
+    )
+    expect(env.AirflowVersion).toBe('3.3.2')
+    // Nothing was stopped: the same processes serve, on 3.3.2.
+    expect(await pids()).toEqual(pidsBefore)
+    expect(await servedVersion()).toBe('3.3.2')
+  })
+
   it('applies a runtime patch only in the weekly maintenance window, with status MAINTENANCE', async () => {
     // A window 12 hours away; the update also leaves UPDATE_FAILED.
     const away = maintenanceSlotOf(new Date(Date.now() + 12 * 3600_000))
@@ -260,7 +289,8 @@ describe('Airflow version changes in place', () => {
     await new Promise((r) => setTimeout(r, 5_000))
     expect(await pids()).toEqual(pidsBefore)
     expect(t.cp.driver.specOf(id, 'scheduler-1')!.command).toContain(runtimeBefore)
-    expect((await environment()).Status).toBe('AVAILABLE')
+    const outside = await environment()
+    expect(outside.Status, JSON.stringify(outside.LastUpdate)).toBe('AVAILABLE')
     // The window opens now: the patch is applied, MAINTENANCE, then AVAILABLE on the new runtime.
     const res = await api('PATCH', `/environments/${NAME}`, {
       WeeklyMaintenanceWindowStart: maintenanceSlotOf(new Date()),
