@@ -73,7 +73,7 @@ export interface InputsRefusal {
  * running: VERSION_CHANGE_FAILED (refused before anything was touched, e.g. the new runtime
  * could not be built) and VERSION_CHANGE_ROLLED_BACK (the snapshot was restored).
  */
-export const VERSION_CHANGE_CODES: ReadonlySet<string> = new Set([
+const VERSION_CHANGE_CODES: ReadonlySet<string> = new Set([
   'VERSION_CHANGE_FAILED',
   'VERSION_CHANGE_ROLLED_BACK',
 ])
@@ -102,6 +102,24 @@ export function refusedUpdate(record: EnvironmentRecord): InputsRefusal | undefi
   }
 }
 
+/** Preparations kept per environment: what runs, and what is being tried beside it. */
+const CACHED_PREPARATIONS = 3
+
+/** One cached preparation of an environment's inputs. */
+interface CachedPreparation {
+  /** The runtime and the inputs' paths and versions. */
+  key: string
+  generation: number
+  result: PreparedArtifacts | ArtifactError
+  /** The plugins and DAGs were imported with `result` (once per inputs is enough). */
+  importsValidated: boolean
+}
+
+/** True when the spec names a requirements.txt, a plugins.zip or a startup script. */
+function hasInputs(spec: EnvironmentRecord['spec']): boolean {
+  return Boolean(spec.requirementsS3Path || spec.pluginsS3Path || spec.startupScriptS3Path)
+}
+
 /** What the preparer needs. */
 export interface ArtifactPreparerOptions {
   objectStore: ObjectStore
@@ -124,8 +142,9 @@ export interface PrepareRequest {
   runtime: Runtime
   layout: EnvironmentLayout
   /**
-   * The Airflow environment of a kind's processes with these artifacts (without startup
-   * exports): what the startup script and the import checks run in.
+   * The Airflow environment of a kind's processes with these artifacts (including the startup
+   * exports captured so far, in the components' precedence): what the startup script and the
+   * import checks run in.
    */
   envFor: (kind: string, artifacts: PreparedArtifacts) => Record<string, string>
   /** Import every plugin and DAG with the new inputs (a create or an update not yet applied). */
@@ -136,18 +155,14 @@ export interface PrepareRequest {
 
 /** Prepares and caches environments' inputs. */
 export class ArtifactPreparer {
-  private readonly cache = new Map<
-    string,
-    { key: string; generation: number; result: PreparedArtifacts | ArtifactError }
-  >()
+  /**
+   * Per environment, the latest preparations, most recent first (at most
+   * {@link CACHED_PREPARATIONS}): what runs stays cached beside a refused update or a version
+   * change being prepared.
+   */
+  private readonly cache = new Map<string, CachedPreparation[]>()
 
   constructor(private readonly options: ArtifactPreparerOptions) {}
-
-  /** The inputs an environment's components run with (its last successful preparation). */
-  preparedFor(environmentId: string): PreparedArtifacts | undefined {
-    const cached = this.cache.get(environmentId)?.result
-    return cached instanceof ArtifactError ? undefined : cached
-  }
 
   /** Forgets an environment (deleted). */
   forget(environmentId: string): void {
@@ -171,17 +186,32 @@ export class ArtifactPreparer {
       spec.startupScriptS3ObjectVersion,
       request.record.spec.environmentClass,
     ])
-    const cached = request.trial ? undefined : this.cache.get(record.id)
-    if (cached?.key === key) {
-      // A refusal is remembered for its update only: the same inputs sent again (after fixing a
-      // DAG, or a network that came back) are tried again.
-      if (!(cached.result instanceof ArtifactError)) return cached.result
-      if (cached.generation === record.generation) throw cached.result
+    const cached = request.trial ? undefined : this.cache.get(record.id)?.find((c) => c.key === key)
+    // A refusal is remembered for its update only: the same inputs sent again (after fixing a
+    // DAG, or a network that came back) are tried again.
+    if (cached?.result instanceof ArtifactError && cached.generation === record.generation) {
+      throw cached.result
     }
     const started = Date.now()
     try {
+      if (cached && !(cached.result instanceof ArtifactError)) {
+        // Prepared earlier without the import check (e.g. before a version change's
+        // migration): only the check is left to do.
+        if (request.validateImports && !cached.importsValidated) {
+          await this.validateImports(request, cached.result)
+          cached.importsValidated = true
+        }
+        return cached.result
+      }
       const result = await this.prepareUncached(request)
-      if (!request.trial) this.cache.set(record.id, { key, generation: record.generation, result })
+      if (!request.trial) {
+        this.remember(record.id, {
+          key,
+          generation: record.generation,
+          result,
+          importsValidated: request.validateImports,
+        })
+      }
       this.options.logger.info(
         { environment: record.name, seconds: (Date.now() - started) / 1000 },
         'environment inputs prepared',
@@ -190,7 +220,12 @@ export class ArtifactPreparer {
     } catch (err) {
       if (err instanceof ArtifactError) {
         if (!request.trial) {
-          this.cache.set(record.id, { key, generation: record.generation, result: err })
+          this.remember(record.id, {
+            key,
+            generation: record.generation,
+            result: err,
+            importsValidated: false,
+          })
         }
         this.options.logger.warn(
           { environment: record.name, code: err.code, seconds: (Date.now() - started) / 1000 },
@@ -201,13 +236,16 @@ export class ArtifactPreparer {
     }
   }
 
+  private remember(environmentId: string, entry: CachedPreparation): void {
+    const others = (this.cache.get(environmentId) ?? []).filter((c) => c.key !== entry.key)
+    this.cache.set(environmentId, [entry, ...others].slice(0, CACHED_PREPARATIONS))
+  }
+
   private async prepareUncached(request: PrepareRequest): Promise<PreparedArtifacts> {
     const { record, runtime, layout } = request
     const { spec } = record
     const artifacts: PreparedArtifacts = { startupEnv: {} }
-    if (!spec.requirementsS3Path && !spec.pluginsS3Path && !spec.startupScriptS3Path) {
-      return artifacts
-    }
+    if (!hasInputs(spec)) return artifacts
     const logsDir = path.join(layout.logsDir, 'inputs')
     if (spec.requirementsS3Path) {
       const text = (
@@ -274,7 +312,7 @@ export class ArtifactPreparer {
         }
       }
     }
-    if (request.validateImports) await this.validateImports(request, artifacts, logsDir)
+    if (request.validateImports) await this.validateImports(request, artifacts)
     return artifacts
   }
 
@@ -285,14 +323,11 @@ export class ArtifactPreparer {
   private async validateImports(
     request: PrepareRequest,
     artifacts: PreparedArtifacts,
-    logsDir: string,
   ): Promise<void> {
+    // Without inputs there is nothing new to import with (creates stay fast).
+    if (!hasInputs(request.record.spec)) return
     const kind = 'scheduler'
-    const env = {
-      ...request.envFor(kind, artifacts),
-      ...(artifacts.startupEnv[kind] ?? {}),
-      MWAA_AIRFLOW_COMPONENT: kind,
-    }
+    const env = { ...request.envFor(kind, artifacts), MWAA_AIRFLOW_COMPONENT: kind }
     const python = request.runtime.python
     const run = async (command: string, args: string[]) => {
       const r = await runCommand(command, args, {
@@ -331,7 +366,6 @@ export class ArtifactPreparer {
       '-o',
       'json',
     ])
-    const running = await run(request.runtime.airflow, ['dags', 'list-import-errors', '-o', 'json'])
     const now = parseImportErrors(dags.stdout)
     if (now === undefined) {
       throw new ArtifactError(
@@ -339,7 +373,10 @@ export class ArtifactPreparer {
         `The DAGs could not be parsed with these inputs: ${lastLines(dags.stderr || dags.stdout)}`,
       )
     }
-    // The database holds paths relative to the DAG bundle; a local parse gives absolute ones.
+    if (now.length === 0) return
+    // Only DAGs that import today are blamed: the running dag-processor's errors, from the
+    // database, hold paths relative to the DAG bundle; a local parse gives absolute ones.
+    const running = await run(request.runtime.airflow, ['dags', 'list-import-errors', '-o', 'json'])
     const dagsDir = request.layout.dagsDir
     const before = new Set(
       (parseImportErrors(running.stdout) ?? []).map((e) => path.resolve(dagsDir, e.filepath)),
@@ -349,7 +386,7 @@ export class ArtifactPreparer {
       const first = fresh[0]!
       throw new ArtifactError(
         'DAG_IMPORT_FAILED',
-        `DAG file ${path.relative(request.layout.dagsDir, first.filepath) || first.filepath} does not import with these inputs${fresh.length > 1 ? ` (and ${fresh.length - 1} more)` : ''}: ${firstLines(first.error)} (logs: ${logsDir})`,
+        `DAG file ${path.relative(dagsDir, first.filepath) || first.filepath} does not import with these inputs${fresh.length > 1 ? ` (and ${fresh.length - 1} more)` : ''}: ${firstLines(first.error)} (its full traceback: \`airflow dags list-import-errors --local\` in the environment, or the Airflow UI once applied)`,
       )
     }
   }

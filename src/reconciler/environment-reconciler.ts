@@ -113,9 +113,11 @@ export interface ReconcilerOptions {
   dagSyncIntervalMs: number
   resyncIntervalMs: number
   deletedRetentionMs: number
+  /**
+   * How long a create, an update, a version change's start or a maintenance may take to become
+   * healthy (`AIRDOCK_CREATE_TIMEOUT_MS`), in ms.
+   */
   createTimeoutMs: number
-  /** How long an update may take to become healthy before UPDATE_FAILED, in ms. */
-  updateTimeoutMs?: number
   /** Most environments reconciled at once. */
   concurrency?: number
   /**
@@ -234,6 +236,7 @@ export class EnvironmentReconciler {
   /**
    * Runs `airflow <argv>` in an environment's configuration (the CLI endpoint), without a
    * shell. The caller has checked `argv` against MWAA's allow-list.
+   * @param record - with the spec that runs (`lastGoodSpec` after a refused update)
    * @param timeoutMs - the command is killed (SIGKILL to its group) after this long
    * @returns its exit code and output (each capped at 6 MB)
    * @throws Error when the environment's runtime or secrets are not there yet
@@ -245,9 +248,9 @@ export class EnvironmentReconciler {
   ): Promise<{ code: number | null; stdout: Buffer; stderr: Buffer }> {
     const { input, runtime } = await this.existingInput(record)
     // MWAA runs CLI commands in the web server's context: its packages, plugins and startup
-    // exports.
-    const artifacts = this.options.artifacts.preparedFor(record.id)
-    const env = airflowEnvironment({ ...input, ...(artifacts ? { artifacts } : {}) }, 'webserver')
+    // exports (the inputs of what runs are cached, so this prepares nothing again).
+    const artifacts = await this.prepareInputs(record, input, runtime, { validateImports: false })
+    const env = airflowEnvironment({ ...input, artifacts }, 'webserver')
     const result = await runCommand(runtime.airflow, argv, {
       env,
       cwd: input.layout.homeDir,
@@ -277,13 +280,9 @@ export class EnvironmentReconciler {
   private async existingInput(
     record: EnvironmentRecord,
   ): Promise<{ input: PlanInput; runtime: Runtime }> {
-    const { runtimes } = this.options
-    const pinned = record.observation.runtimeKey
-    const pinnedRuntime = pinned ? await runtimes.findByKey(pinned) : undefined
+    const version = record.spec.airflowVersion
     const runtime =
-      pinnedRuntime?.airflowVersion === record.spec.airflowVersion
-        ? pinnedRuntime
-        : await runtimes.find(record.spec.airflowVersion)
+      (await this.pinnedRuntime(record, version)) ?? (await this.options.runtimes.find(version))
     const secrets = await this.secretsFor(record)
     if (!runtime || !secrets) throw new Error(`environment ${record.name} is not set up yet`)
     const layout = environmentLayout(this.options.environmentsDir, record.id)
@@ -471,16 +470,8 @@ export class EnvironmentReconciler {
       if (record.observation.phase === 'creating') return this.fail(record, err.code, err.message)
       if (change) return this.rollBack(record, change, err.message)
       if (record.observation.maintenance) return this.abandonMaintenance(record, err.message)
-      if (applying) {
-        // UPDATE_FAILED; the next pass reconciles the spec that runs.
-        await this.options.store.writeObservation(record.name, {
-          ...record.observation,
-          failedGeneration: record.generation,
-          failureCode: err.code,
-          message: err.message,
-        })
-        return { requeueAfterMs: 0 }
-      }
+      // UPDATE_FAILED; the next pass reconciles the spec that runs.
+      if (applying) return this.failUpdate(record, err.code, err.message)
       // The inputs of what runs stopped working (e.g. a startup script after a restart): the
       // components keep running as they are, and the environment says why it is unhealthy.
       const states = this.options.driver.observe(record.id)
@@ -566,8 +557,8 @@ export class EnvironmentReconciler {
     const pinned = observation.runtimeKey
     const current = runtimes.describe(spec.airflowVersion)
     if (!observation.maintenance && pinned && pinned !== current.key) {
-      const old = await runtimes.findByKey(pinned)
-      if (old && old.airflowVersion === spec.airflowVersion) {
+      const old = await this.pinnedRuntime(record, spec.airflowVersion)
+      if (old) {
         const abandoned = observation.failedRuntimeKey === current.key
         const description = `runtime patch ${pinned} → ${current.key}${abandoned ? ' (abandoned: it did not come up)' : ''}`
         // Never during an update, nor after a failed one (its refusal must stay recorded).
@@ -614,6 +605,16 @@ export class EnvironmentReconciler {
       await this.options.store.writeObservation(record.name, record.observation)
     }
     return runtime
+  }
+
+  /** The runtime the environment is pinned to, when it is built and runs Airflow `version`. */
+  private async pinnedRuntime(
+    record: EnvironmentRecord,
+    version: string,
+  ): Promise<Runtime | undefined> {
+    const key = record.observation.runtimeKey
+    const runtime = key ? await this.options.runtimes.findByKey(key) : undefined
+    return runtime?.airflowVersion === version ? runtime : undefined
   }
 
   /**
@@ -667,7 +668,7 @@ export class EnvironmentReconciler {
           runtime = await this.ensureRuntime(record)
         } catch (err) {
           if (!(err instanceof RuntimeBuildError)) throw err
-          return this.refuseVersionChange(
+          return this.failUpdate(
             record,
             'VERSION_CHANGE_FAILED',
             `The Airflow ${to} runtime could not be built: ${err.message}`,
@@ -676,10 +677,13 @@ export class EnvironmentReconciler {
         const secrets = await this.ensureSecrets(record)
         const input = this.planInput(record, layout, runtime, secrets)
         try {
-          await this.prepareInputs(record, input, runtime, { validateImports: false, trial: true })
+          // The import check waits for the migrated database (the starting step): Airflow
+          // refuses to run against a schema of another version. The result is cached, so the
+          // starting step only adds the check.
+          await this.prepareInputs(record, input, runtime, { validateImports: false })
         } catch (err) {
           if (!(err instanceof ArtifactError)) throw err
-          return this.refuseVersionChange(record, err.code, `With Airflow ${to}: ${err.message}`)
+          return this.failUpdate(record, err.code, `With Airflow ${to}: ${err.message}`)
         }
         return this.nextVersionChangeStep(record, change, 'snapshotting')
       }
@@ -692,7 +696,7 @@ export class EnvironmentReconciler {
           await snapshotMetadataDatabase(postgres.adminUrl, db)
         } catch (err) {
           // The database is untouched: the old version starts again (the last good spec).
-          return this.refuseVersionChange(
+          return this.failUpdate(
             record,
             'VERSION_CHANGE_FAILED',
             `The metadata database snapshot failed: ${coerceError(err).message}`,
@@ -708,13 +712,9 @@ export class EnvironmentReconciler {
         // runtime's, which only it knows.
         const upgrade = compareAirflowVersions(to, from) > 0
         try {
-          const pinned = record.observation.runtimeKey
-          const old = pinned ? await runtimes.findByKey(pinned) : undefined
           const runtime = upgrade
             ? await runtimes.ensure(to)
-            : old?.airflowVersion === from
-              ? old
-              : await runtimes.ensure(from)
+            : ((await this.pinnedRuntime(record, from)) ?? (await runtimes.ensure(from)))
           const input = this.planInput(record, layout, runtime, await this.ensureSecrets(record))
           await this.migrate(input, upgrade ? undefined : to)
         } catch (err) {
@@ -727,33 +727,22 @@ export class EnvironmentReconciler {
         if (!(await metadataSnapshotExists(postgres.adminUrl, db))) {
           // Nothing to restore (it cannot happen unless the snapshot was dropped by hand): the
           // new version stays, and the update says so.
-          const observation: EnvironmentObservation = {
-            ...record.observation,
-            failedGeneration: record.generation,
-            failureCode: 'VERSION_CHANGE_ROLLBACK_IMPOSSIBLE',
-            message: `Airflow ${to} did not come up (${change.reason ?? 'unknown reason'}), and there is no snapshot of the metadata database to roll back to Airflow ${from} with.`,
-          }
-          delete observation.versionChange
-          await this.options.store.writeObservation(record.name, observation)
-          return { requeueAfterMs: 0 }
+          return this.failUpdate(
+            record,
+            'VERSION_CHANGE_ROLLBACK_IMPOSSIBLE',
+            `Airflow ${to} did not come up (${change.reason ?? 'unknown reason'}), and there is no snapshot of the metadata database to roll back to Airflow ${from} with.`,
+          )
         }
         if (!(await this.stopAirflowComponents(record, layout))) {
           return { requeueAfterMs: CONVERGING_REQUEUE_MS }
         }
         await restoreMetadataDatabase(postgres.adminUrl, db)
-        const observation: EnvironmentObservation = {
-          ...record.observation,
-          migratedAirflowVersion: from,
-          failedGeneration: record.generation,
-          failureCode: 'VERSION_CHANGE_ROLLED_BACK',
-          message:
-            `Airflow ${to} did not come up: ${change.reason ?? 'unknown reason'}. Rolled back to Airflow ${from}, with the metadata database restored from the snapshot taken before the change.`.slice(
-              0,
-              1024,
-            ),
-        }
-        delete observation.versionChange
-        await this.options.store.writeObservation(record.name, observation)
+        await this.failUpdate(
+          record,
+          'VERSION_CHANGE_ROLLED_BACK',
+          `Airflow ${to} did not come up: ${change.reason ?? 'unknown reason'}. Rolled back to Airflow ${from}, with the metadata database restored from the snapshot taken before the change.`,
+          { migratedAirflowVersion: from },
+        )
         await dropMetadataSnapshot(postgres.adminUrl, db)
         this.log.warn({ environment: record.name, from, to }, 'Airflow version change rolled back')
         // The next pass runs the last good spec on the old runtime.
@@ -782,8 +771,9 @@ export class EnvironmentReconciler {
   }
 
   /**
-   * Gives up a maintenance whose runtime does not work (its inputs are refused with it): the
-   * environment goes back to its pinned runtime, and the patch is not tried again.
+   * Gives up a maintenance whose runtime does not work (crash loop, time limit, or inputs refused
+   * with it): the pinned runtime is still the old one, so the next pass goes back to it; the
+   * patch is not tried again.
    */
   private async abandonMaintenance(
     record: EnvironmentRecord,
@@ -813,16 +803,24 @@ export class EnvironmentReconciler {
     return this.nextVersionChangeStep(record, { ...change, reason }, 'rolling-back')
   }
 
-  /** Ends a version change that touched nothing: UPDATE_FAILED, the old version keeps running. */
-  private async refuseVersionChange(
+  /**
+   * Ends the latest update as UPDATE_FAILED (and any version change with it), saying why. The
+   * one writer of a failed update: with a refusal code (`refusedUpdate`) the next pass runs the
+   * last good spec.
+   * @param changes - more observation fields to write with it
+   */
+  private async failUpdate(
     record: EnvironmentRecord,
     code: string,
     message: string,
+    changes: Partial<EnvironmentObservation> = {},
   ): Promise<ProcessResult> {
+    this.log.warn({ environment: record.name, code, message }, 'update failed')
     const observation: EnvironmentObservation = {
       ...record.observation,
+      ...changes,
       failedGeneration: record.generation,
-      failureCode: ArtifactError.CODES.has(code) ? code : 'VERSION_CHANGE_FAILED',
+      failureCode: code,
       message: message.slice(0, 1024),
     }
     delete observation.versionChange
@@ -1112,13 +1110,7 @@ export class EnvironmentReconciler {
         crashing.length > 0 ||
         now.getTime() - maintenance.startedAt.getTime() > this.options.createTimeoutMs
       ) {
-        // The pinned runtime is still the old one: the next pass rolls back to it.
-        obs.failedRuntimeKey = maintenance.toRuntimeKey
-        delete obs.maintenance
-        this.log.warn(
-          { environment: record.name, maintenance: maintenance.description, reason: obs.message },
-          'maintenance failed; back to the pinned runtime',
-        )
+        return this.abandonMaintenance(record, obs.message ?? 'it did not become healthy in time')
       }
     } else if (record.observation.phase === 'provisioned') {
       const updating = record.observation.observedGeneration < record.generation
@@ -1147,8 +1139,7 @@ export class EnvironmentReconciler {
           )
         } else if (
           crashing.length > 0 ||
-          now.getTime() - change.stepStartedAt.getTime() >
-            (this.options.updateTimeoutMs ?? this.options.createTimeoutMs)
+          now.getTime() - change.stepStartedAt.getTime() > this.options.createTimeoutMs
         ) {
           return this.rollBack(record, change, obs.message ?? 'it did not become healthy in time')
         }
@@ -1163,7 +1154,7 @@ export class EnvironmentReconciler {
           )
         } else if (
           now.getTime() - record.lastUpdateRequest.createdAt.getTime() >
-          (this.options.updateTimeoutMs ?? this.options.createTimeoutMs)
+          this.options.createTimeoutMs
         ) {
           obs.failedGeneration = record.generation
           obs.failureCode = obs.failureCode ?? 'UPDATE_TIMEOUT'
@@ -1196,16 +1187,11 @@ export class EnvironmentReconciler {
     code: string,
     message: string,
   ): Promise<ProcessResult> {
-    this.log.error({ environment: record.name, code, message }, 'environment create failed')
     if (record.observation.phase !== 'creating') {
-      await this.options.store.writeObservation(record.name, {
-        ...record.observation,
-        failedGeneration: record.generation,
-        failureCode: code,
-        message,
-      })
+      await this.failUpdate(record, code, message)
       return {}
     }
+    this.log.error({ environment: record.name, code, message }, 'environment create failed')
     await this.release(record)
     await this.options.store.writeObservation(record.name, {
       ...record.observation,

@@ -524,8 +524,10 @@ export class EnvironmentService implements EnvironmentServicePort {
     cliToken: string,
     commandText: string,
   ): Promise<{ stdout: string; stderr: string; principal: string }> {
-    const { record } = await this.withWebServer(name)
-    const claims = await this.options.loginTokens.redeem('cli', cliToken, record)
+    const { record: stored } = await this.withWebServer(name)
+    const claims = await this.options.loginTokens.redeem('cli', cliToken, stored)
+    // The command runs where the environment runs: the last good spec after a refused update.
+    const record = { ...stored, spec: this.runningSpec(stored) }
     let argv: string[]
     try {
       // A body sent from a file ends with a newline; only newlines inside a command are refused.
