@@ -5,8 +5,8 @@
  * Airflow was built with), so a line can never move one of Airflow's pins. Every component gets
  * the layer first on `PYTHONPATH`.
  *
- * Layers are content-addressed: `<layersDir>/<airflow version>-<sha256(lock + requirements)
- * [0:16]>/`, complete only when its marker exists, shared by every environment with the same
+ * Layers are content-addressed: `<layersDir>/<runtime key>-<sha256(requirements)[0:16]>/` (the
+ * runtime key names the lock's hash), complete only when its marker exists, shared by every environment with the same
  * requirements and runtime (the second one takes no time), and `uv`'s download cache is shared
  * too. MWAA's rules (reference §9): pip install on every component, constraints added when the
  * file has none, about 10 minutes at most.
@@ -124,20 +124,16 @@ export function constraintsFromLock(lock: string): string {
 }
 
 /**
- * The layer folder for these inputs (built or not).
+ * The layer folder for these inputs (built or not): `<runtime key>-<first 16 hex of the
+ * requirements' SHA-256>`. The runtime key already names its lock, so a patched lock gets a new
+ * layer.
  * @returns the folder and whether it is complete
  */
-export async function requirementsLayerFor(
+function requirementsLayerFor(
   options: Pick<RequirementsLayerOptions, 'runtime' | 'requirements' | 'layersDir'>,
-): Promise<RequirementsLayer & { ready: boolean }> {
-  const lock = await readFile(options.runtime.lockFile, 'utf8')
-  const key = createHash('sha256')
-    .update(lock)
-    .update('\0')
-    .update(options.requirements)
-    .digest('hex')
-    .slice(0, 16)
-  const dir = path.join(options.layersDir, `${options.runtime.airflowVersion}-${key}`)
+): RequirementsLayer & { ready: boolean } {
+  const key = createHash('sha256').update(options.requirements).digest('hex').slice(0, 16)
+  const dir = path.join(options.layersDir, `${options.runtime.key}-${key}`)
   return {
     dir,
     sitePackages: path.join(dir, 'site-packages'),
@@ -155,7 +151,7 @@ export async function ensureRequirementsLayer(
   options: RequirementsLayerOptions,
 ): Promise<RequirementsLayer> {
   checkRequirements(options.requirements, options.logFile)
-  const layer = await requirementsLayerFor(options)
+  const layer = requirementsLayerFor(options)
   if (layer.ready) return { dir: layer.dir, sitePackages: layer.sitePackages }
   const work = `${layer.dir}.building-${process.pid}-${Date.now()}`
   await rm(work, { recursive: true, force: true })
