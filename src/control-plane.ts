@@ -105,20 +105,16 @@ export async function startControlPlane(
       })
   const store = await EnvironmentStore.open(postgres.controlPlaneUrl, secretBox)
   const accessStore = AccessStore.open(postgres.controlPlaneUrl)
-  const masterSealer = {
-    sealJson: (value: unknown) => keyRing.sealJson(value),
-    openJson: <T>(sealed: string) => keyRing.openJson<T>(sealed),
-  }
   const identity = new IdentityService({
     store: accessStore,
-    sealer: masterSealer,
+    sealer: keyRing,
     region: settings.region,
     accountId: settings.accountId,
     credentialsFile: path.join(settings.dataDir, 'credentials'),
     logger: log.child({ part: 'iam' }),
   })
   await identity.bootstrap()
-  const loginTokens = await LoginTokens.open(accessStore, masterSealer)
+  const loginTokens = await LoginTokens.open(accessStore, keyRing)
   const runtimes = new RuntimeManager({
     runtimeDir: settings.runtimeDir,
     ...(settings.locksDir ? { locksDir: settings.locksDir } : {}),

@@ -23,9 +23,10 @@ import {
   highestAllowedAirflowRole,
   parsePolicyDocument,
   PolicyDocumentError,
+  type AirflowRole,
   type PolicyDocument,
 } from './policy.js'
-import { SigV4Error, verifySigV4, type SignedRequest } from './sigv4.js'
+import { httpStatusForSigV4Error, SigV4Error, verifySigV4, type SignedRequest } from './sigv4.js'
 
 /** Seals and opens secrets (the key ring; the master key for control-plane secrets). */
 export interface Sealer {
@@ -42,8 +43,11 @@ export interface Principal {
   policies: PolicyDocument[]
 }
 
-/** Airflow roles MWAA maps IAM to, highest first (reference §5 "Web UI login"). */
-export type MwaaAirflowRole = 'Admin' | 'Op' | 'User' | 'Viewer' | 'Public'
+/**
+ * An Airflow role as MWAA names it in IAM (`Admin`, `Op`, `User`, `Viewer`, `Public`; reference
+ * §5 "Web UI login"), as opposed to SimpleAuthManager's names (`airflow/tokens.ts`).
+ */
+export type MwaaAirflowRole = AirflowRole
 
 /** A user as the API shows it. */
 export interface UserView {
@@ -60,15 +64,16 @@ export interface UserView {
  */
 export class AuthenticationError extends ControlPlaneError {
   readonly code: string
-  readonly httpStatus = 403
+  readonly httpStatus: number
   constructor(err: SigV4Error) {
     super(err.message)
+    this.httpStatus = httpStatusForSigV4Error(err.code)
     this.code = err.code.endsWith('Exception') ? err.code : `${err.code}Exception`
   }
 }
 
 /** Name of the administrator created on first start. */
-export const ADMIN_USER_NAME = 'admin'
+const ADMIN_USER_NAME = 'admin'
 
 /** The administrator's policy: every action on every resource. */
 export const ADMINISTRATOR_POLICY = {
@@ -99,6 +104,11 @@ export interface IdentityServiceOptions {
 /** Users, keys, policies; authentication and authorization of API requests. */
 export class IdentityService {
   private readonly secrets = new Map<string, { secret: string; userName: string; at: number }>()
+  /** Users with their parsed policies, by name (read and parsed once per SECRET_CACHE_MS). */
+  private readonly users = new Map<
+    string,
+    { name: string; arn: string; policies: PolicyDocument[]; at: number }
+  >()
 
   constructor(private readonly options: IdentityServiceOptions) {}
 
@@ -146,7 +156,7 @@ export class IdentityService {
       throw err
     }
     const cached = await this.secretFor(accessKeyId)
-    const user = cached && (await this.options.store.getUser(cached.userName))
+    const user = cached && (await this.userFor(cached.userName))
     if (!user) {
       throw new AuthenticationError(
         new SigV4Error(
@@ -155,12 +165,7 @@ export class IdentityService {
         ),
       )
     }
-    return {
-      userName: user.name,
-      arn: user.arn,
-      accessKeyId,
-      policies: Object.values(user.policies).map((doc) => parsePolicyDocument(doc)),
-    }
+    return { userName: user.name, arn: user.arn, accessKeyId, policies: user.policies }
   }
 
   /**
@@ -246,6 +251,7 @@ export class IdentityService {
     }
     await this.options.store.deleteUser(name)
     for (const [id, entry] of this.secrets) if (entry.userName === name) this.secrets.delete(id)
+    this.users.delete(name)
   }
 
   /**
@@ -267,6 +273,7 @@ export class IdentityService {
     if (!(await this.options.store.setUserPolicy(name, policyName, document))) {
       throw new ResourceNotFoundError('User', name)
     }
+    this.users.delete(name)
   }
 
   /** Removes an inline policy. @throws ResourceNotFoundError */
@@ -276,6 +283,7 @@ export class IdentityService {
     const user = await this.loadUser(name)
     if (!(policyName in user.policies)) throw new ResourceNotFoundError('Policy', policyName)
     await this.options.store.setUserPolicy(name, policyName, undefined)
+    this.users.delete(name)
   }
 
   /**
@@ -352,6 +360,27 @@ export class IdentityService {
       at: Date.now(),
     }
     this.secrets.set(accessKeyId, entry)
+    return entry
+  }
+
+  /** A user with its policies parsed, cached like secrets (changes here drop the entry). */
+  private async userFor(
+    name: string,
+  ): Promise<{ name: string; arn: string; policies: PolicyDocument[] } | undefined> {
+    const cached = this.users.get(name)
+    if (cached && Date.now() - cached.at < SECRET_CACHE_MS) return cached
+    const user = await this.options.store.getUser(name)
+    if (!user) {
+      this.users.delete(name)
+      return undefined
+    }
+    const entry = {
+      name: user.name,
+      arn: user.arn,
+      policies: Object.values(user.policies).map((doc) => parsePolicyDocument(doc)),
+      at: Date.now(),
+    }
+    this.users.set(name, entry)
     return entry
   }
 

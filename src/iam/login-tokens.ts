@@ -12,7 +12,7 @@ import type { AccessStore } from '../store/access-store.js'
 import type { Sealer } from './identity-service.js'
 
 /** Token lifetime, in seconds (MWAA: 60 s for both kinds). */
-export const LOGIN_TOKEN_TTL_SECONDS = 60
+const LOGIN_TOKEN_TTL_SECONDS = 60
 
 /** The kinds of token, used as the JWT audience. */
 export type LoginTokenKind = 'web-login' | 'cli'
