@@ -16,7 +16,7 @@
 export const MAX_CLI_COMMAND_LENGTH = 4096
 
 /** Documentation entry of one allowed command path. */
-export interface CliCommandInfo {
+interface CliCommandInfo {
   /** Free-text remarks for documentation (limitations, Airflow 3.3 differences). */
   readonly notes?: string
   /**
@@ -112,7 +112,7 @@ export const AIRFLOW3_CLI_COMMANDS = freezeTable({
 } satisfies Record<string, CliCommandInfo>)
 
 /** A command path of {@link AIRFLOW3_CLI_COMMANDS}, e.g. `'dags list'` or `'version'`. */
-export type Airflow3CliCommand = keyof typeof AIRFLOW3_CLI_COMMANDS
+type Airflow3CliCommand = keyof typeof AIRFLOW3_CLI_COMMANDS
 
 /**
  * Why a CLI command was refused:

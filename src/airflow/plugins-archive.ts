@@ -14,9 +14,9 @@ import yauzl from 'yauzl'
 import { unsafePathReason } from '../storage/object-store.js'
 
 /** Largest total uncompressed size, in bytes (MWAA recommends < 1 GB). */
-export const MAX_PLUGINS_BYTES = 1024 * 1024 * 1024
+const MAX_PLUGINS_BYTES = 1024 * 1024 * 1024
 /** Most entries an archive may have. */
-export const MAX_PLUGINS_ENTRIES = 100_000
+const MAX_PLUGINS_ENTRIES = 100_000
 
 /** A `plugins.zip` that cannot be used; the message names the entry and the reason. */
 export class PluginsArchiveError extends Error {}
@@ -32,7 +32,7 @@ interface Entry {
  * The reason an entry name may not be extracted, or undefined when it is safe.
  * @param name - the entry's name as stored in the archive (`/`-separated)
  */
-export function unsafeEntryReason(name: string, externalAttributes: number): string | undefined {
+function unsafeEntryReason(name: string, externalAttributes: number): string | undefined {
   const mode = (externalAttributes >>> 16) & 0o170000
   if (mode === 0o120000) return 'is a symbolic link'
   if (mode !== 0 && mode !== 0o100000 && mode !== 0o040000) return 'is not a regular file'

@@ -19,7 +19,7 @@ import { runCommand } from '../lib/run-command.js'
  * Variables a startup script may not set (MWAA's documented reserved list, plus what airdock
  * itself owns): their values are restored after the script.
  */
-export const RESERVED_STARTUP_VARIABLES: ReadonlySet<string> = new Set([
+const RESERVED_STARTUP_VARIABLES: ReadonlySet<string> = new Set([
   'MWAA__AIRFLOW__COMPONENT',
   'MWAA_AIRFLOW_COMPONENT',
   'AIRFLOW__WEBSERVER__SECRET_KEY',
@@ -155,7 +155,7 @@ export async function runStartupScript(run: StartupScriptRun): Promise<Record<st
 }
 
 /** Parses `env -0` output. */
-export function parseEnvDump(dump: string): Record<string, string> {
+function parseEnvDump(dump: string): Record<string, string> {
   const env: Record<string, string> = {}
   for (const entry of dump.split('\0')) {
     const eq = entry.indexOf('=')
