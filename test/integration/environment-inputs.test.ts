@@ -38,6 +38,7 @@ const { api, environment, waitForStatus } = client
 const airflow = client.invokeRestApi
 const trigger = client.triggerDagRun
 const waitForRun = client.waitForDagRun
+const pids = client.componentPids
 const xcom = (dagId: string, runId: string, taskId: string) =>
   readXcom(t, NAME, dagId, runId, taskId)
 
@@ -87,14 +88,6 @@ async function helloPlugins(extra: Record<string, string> = {}): Promise<Buffer>
 
 async function fixture(name: string): Promise<string> {
   return readFile(path.join(FIXTURES, name), 'utf8')
-}
-
-/** The pid of every component (what must not change when an update is refused). */
-async function pids(): Promise<Record<string, number>> {
-  const d = (await api('GET', `/airdock/v1/environments/${NAME}`)).json as {
-    components: { name: string; pid?: number }[]
-  }
-  return Object.fromEntries(d.components.map((c) => [c.name, c.pid ?? 0]))
 }
 
 /** The environment's working inputs: every failing update changes one of them only. */

@@ -36,6 +36,8 @@ let locksDir: string
 const client = environmentClient(() => t.cp.endpoint, NAME)
 const { api, environment, waitForStatus, triggerDagRun, waitForDagRun } = client
 const airflow = client.invokeRestApi
+const pids = client.componentPids
+const describeEnvironment = client.describe
 
 /** Every run of the probe DAG so far: run id → the task's answer. */
 const runs = new Map<string, string>()
@@ -117,19 +119,6 @@ async function updateAndWatch(
     until.includes(e.Status),
   )
   return { ...watched, seconds: (performance.now() - started) / 1000 }
-}
-
-/** `airdock status` of the environment (the extension's JSON). */
-async function describeEnvironment(): Promise<any> {
-  return (await api('GET', `/airdock/v1/environments/${NAME}`)).json
-}
-
-/** The pid of every Airflow component. */
-async function pids(): Promise<Record<string, number>> {
-  const d = await describeEnvironment()
-  return Object.fromEntries(
-    (d.components as { name: string; pid?: number }[]).map((c) => [c.name, c.pid ?? 0]),
-  )
 }
 
 beforeAll(async () => {

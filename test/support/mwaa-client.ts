@@ -34,6 +34,10 @@ export interface EnvironmentClient {
   triggerDagRun: (dagId: string) => Promise<string>
   /** Waits until a DAG run ends. @returns its state, `success` or `failed` */
   waitForDagRun: (dagId: string, runId: string, timeoutMs?: number) => Promise<string>
+  /** `airdock status` as JSON (the `/airdock/v1/environments/{name}` extension). */
+  describe: () => Promise<any>
+  /** The pid of every component, by name (what must not change when nothing is applied). */
+  componentPids: () => Promise<Record<string, number>>
 }
 
 /**
@@ -72,10 +76,18 @@ export function environmentClient(endpoint: () => string, name: string): Environ
       json: r.json?.RestApiResponse ?? r.json,
     }
   }
+  async function describe(): Promise<any> {
+    return (await api('GET', `/airdock/v1/environments/${name}`)).json
+  }
   return {
     api,
     environment,
     invokeRestApi,
+    describe,
+    componentPids: async () => {
+      const components = (await describe()).components as { name: string; pid?: number }[]
+      return Object.fromEntries(components.map((c) => [c.name, c.pid ?? 0]))
+    },
     triggerDagRun: async (dagId) => {
       const runId = `r${Date.now().toString(36)}`
       await invokeRestApi('PATCH', `/dags/${dagId}`, { is_paused: false })
