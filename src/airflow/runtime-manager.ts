@@ -11,16 +11,15 @@
  * maintenance window) can be found by its key. A lock folder (`<version>.building`) keeps two
  * control planes from building the same runtime at once.
  */
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { isSupportedAirflowVersion } from '../domain/airflow-versions.js'
 import { TerminalError } from '../domain/errors.js'
+import { runCommand, type CommandResult } from '../lib/run-command.js'
 import type { Logger } from '../observability/logger.js'
 
 /** Root of the committed lock files: `runtimes/<version>/requirements.lock`. */
@@ -28,6 +27,9 @@ export const LOCKS_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../../runtimes',
 )
+
+/** How long one step of a runtime build (`uv venv`, `uv pip sync`, the check) may run, in ms. */
+const RUNTIME_STEP_TIMEOUT_MS = 30 * 60_000
 
 /** The copy of its lock inside every runtime's folder. */
 const KEPT_LOCK = 'requirements.lock'
@@ -312,35 +314,41 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Runs a command without a shell, streaming its output lines; rejects with its last lines. */
-function run(
+/**
+ * Runs an installer step (no shell, its own process group, killed after
+ * {@link RUNTIME_STEP_TIMEOUT_MS}), streaming its output lines.
+ * @throws RuntimeBuildError with its last lines when it fails, cannot start or runs too long
+ */
+async function run(
   command: string,
   args: string[],
   env: Record<string, string>,
   onLine: (line: string) => void,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    const tail: string[] = []
-    const collect = (line: string): void => {
-      tail.push(line)
-      if (tail.length > 20) tail.shift()
-      onLine(line)
-    }
-    createInterface({ input: child.stdout }).on('line', collect)
-    createInterface({ input: child.stderr }).on('line', collect)
-    child.on('error', (err) =>
-      reject(new RuntimeBuildError(`${path.basename(command)} could not start: ${err.message}`)),
-    )
-    child.on('close', (code) => {
-      if (code === 0) resolve()
-      else {
-        reject(
-          new RuntimeBuildError(
-            `${path.basename(command)} ${args[0] ?? ''} failed (exit ${code}): ${tail.slice(-8).join(' | ')}`,
-          ),
-        )
-      }
+  const tail: string[] = []
+  let result: CommandResult
+  try {
+    result = await runCommand(command, args, {
+      env,
+      timeoutMs: RUNTIME_STEP_TIMEOUT_MS,
+      maxOutputBytes: 0,
+      onLine: (line) => {
+        tail.push(line)
+        if (tail.length > 20) tail.shift()
+        onLine(line)
+      },
     })
-  })
+  } catch (err) {
+    throw new RuntimeBuildError(
+      `${path.basename(command)} could not start: ${(err as Error).message}`,
+    )
+  }
+  if (result.code !== 0) {
+    const how = result.timedOut
+      ? `ran past ${RUNTIME_STEP_TIMEOUT_MS / 60_000} minutes`
+      : `failed (exit ${result.code})`
+    throw new RuntimeBuildError(
+      `${path.basename(command)} ${args[0] ?? ''} ${how}: ${tail.slice(-8).join(' | ')}`,
+    )
+  }
 }

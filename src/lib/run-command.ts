@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 
 /** How a program ended. */
 export interface CommandResult {
@@ -27,6 +28,8 @@ export interface RunCommandOptions {
   logFile?: string
   /** Append to `logFile` instead of replacing it. */
   appendLog?: boolean
+  /** Receives every output line (stdout and stderr) as it comes, e.g. to show progress. */
+  onLine?: (line: string) => void
 }
 
 /**
@@ -61,6 +64,10 @@ export function runCommand(
     const err = collect()
     child.stdout.on('data', out.add)
     child.stderr.on('data', err.add)
+    if (options.onLine) {
+      createInterface({ input: child.stdout }).on('line', options.onLine)
+      createInterface({ input: child.stderr }).on('line', options.onLine)
+    }
     const log = options.logFile
       ? createWriteStream(options.logFile, { flags: options.appendLog ? 'a' : 'w' })
       : undefined
