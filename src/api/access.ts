@@ -10,6 +10,13 @@
  * (`*`) allow them by default.
  */
 import type { Context, MiddlewareHandler } from 'hono'
+import {
+  airflowRoleArn,
+  environmentArn,
+  iamUserArn,
+  KMS_KEY_ID_SOURCE,
+  kmsKeyArn,
+} from '../domain/arns.js'
 import { AccessDeniedError, ControlPlaneError, ValidationError } from '../domain/errors.js'
 
 /** 404 `UnknownOperationException`: no MWAA operation or extension has this method and path. */
@@ -54,11 +61,9 @@ export function routeAccess(
   segments: string[],
   arns: ArnContext,
 ): RouteAccess | undefined {
-  const env = (name: string): string =>
-    `arn:aws:airflow:${arns.region}:${arns.accountId}:environment/${name}`
-  const role = (name: string): string =>
-    `arn:aws:airflow:${arns.region}:${arns.accountId}:role/${name}/*`
-  const user = (name: string): string => `arn:aws:iam::${arns.accountId}:user/${name}`
+  const env = (name: string): string => environmentArn(arns.region, arns.accountId, name)
+  const role = (name: string): string => airflowRoleArn(arns.region, arns.accountId, name, '*')
+  const user = (name: string): string => iamUserArn(arns.accountId, name)
   const [a, b, c, d, e, f] = segments
   const n = segments.length
   const op = (action: string, resource: string, audited = method !== 'GET'): RouteAccess => ({
@@ -111,11 +116,8 @@ export function routeAccess(
     if (n === 4 && method === 'POST') return op('airdock:CreateKey', '*')
     if (n === 5 && method === 'DELETE') {
       // Authorized on the key's ARN however the caller names it (id, key/id or ARN).
-      const id = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.exec(e!)?.[0]
-      return op(
-        'airdock:DeleteKey',
-        id ? `arn:aws:kms:${arns.region}:${arns.accountId}:key/${id}` : e!,
-      )
+      const id = new RegExp(`${KMS_KEY_ID_SOURCE}$`).exec(e!)?.[0]
+      return op('airdock:DeleteKey', id ? kmsKeyArn(arns.region, arns.accountId, id) : e!)
     }
     return undefined
   }

@@ -27,7 +27,7 @@ import type { AuditEvent } from '../store/access-store.js'
 import type { AccessIdentity } from './access.js'
 import { createApiApp } from './app.js'
 import { INTERNAL_ERROR_MESSAGE } from './error-mapper.js'
-import { environmentArn } from './wire.js'
+import { environmentArn } from '../domain/arns.js'
 
 const REGION = 'us-east-1'
 const ACCOUNT = '123456789012'

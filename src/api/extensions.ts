@@ -27,6 +27,7 @@
  *   POST   /airdock/v1/cli/{Name}          (gateway, CLI token)  run an allowed Airflow CLI command
  */
 import type { Hono } from 'hono'
+import { KMS_KEY_ID_SOURCE } from '../domain/arns.js'
 import { ResourceNotFoundError, ValidationError } from '../domain/errors.js'
 import { validateEnvironmentName, validateUpdateEnvironment } from '../domain/validation.js'
 import type { IdentityService } from '../iam/identity-service.js'
@@ -49,8 +50,9 @@ export interface ExtensionDependencies {
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/
 
 /** A key id (UUID), `key/<uuid>` or a key ARN. */
-const KEY_ID_OR_ARN =
-  /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/)?(key\/)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const KEY_ID_OR_ARN = new RegExp(
+  `^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\\d{12}:key/)?(key/)?${KMS_KEY_ID_SOURCE}$`,
+)
 
 /** Largest `MaxResults` of the audit listing. */
 const MAX_AUDIT_RESULTS = 1000

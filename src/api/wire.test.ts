@@ -1,10 +1,10 @@
 import { sampleSpec } from '../../test/support/sample-spec.js'
 import { describe, expect, it } from 'vitest'
+import { environmentArn } from '../domain/arns.js'
 import type { EnvironmentRecord, EnvironmentSpec } from '../domain/environment.js'
 import type { EnvironmentView } from '../services/environment-service-port.js'
 import {
   cloudWatchLogGroupArn,
-  environmentArn,
   epochSeconds,
   fromWire,
   fromWireSpecFields,

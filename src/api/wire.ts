@@ -174,14 +174,6 @@ export function epochSeconds(date: Date): number {
   return date.getTime() / 1000
 }
 
-/**
- * An environment's ARN: `arn:aws:airflow:{region}:{accountId}:environment/{name}` (reference §2,
- * "ARN formats").
- */
-export function environmentArn(region: string, accountId: string, name: string): string {
-  return `arn:aws:airflow:${region}:${accountId}:environment/${name}`
-}
-
 /** The MWAA service-linked role every environment reports as `ServiceRoleArn`. */
 export function serviceRoleArn(accountId: string): string {
   return `arn:aws:iam::${accountId}:role/aws-service-role/airflow.amazonaws.com/AWSServiceRoleForAmazonMWAA`

@@ -16,6 +16,7 @@ import {
   ResourceNotFoundError,
   ValidationError,
 } from '../domain/errors.js'
+import * as arns from '../domain/arns.js'
 import type { Logger } from '../observability/logger.js'
 import { AlreadyExistsError, type AccessStore, type StoredUser } from '../store/access-store.js'
 import {
@@ -203,12 +204,12 @@ export class IdentityService {
 
   /** `arn:aws:airflow:{region}:{account}:role/{name}/{role}`. */
   airflowRoleArn(name: string, role: string): string {
-    return `arn:aws:airflow:${this.options.region}:${this.options.accountId}:role/${name}/${role}`
+    return arns.airflowRoleArn(this.options.region, this.options.accountId, name, role)
   }
 
   /** `arn:aws:iam::{account}:user/{name}`. */
   userArn(name: string): string {
-    return `arn:aws:iam::${this.options.accountId}:user/${name}`
+    return arns.iamUserArn(this.options.accountId, name)
   }
 
   /**

@@ -38,6 +38,7 @@ import {
   KMSClient,
 } from '@aws-sdk/client-kms'
 import type { KeyMetadata as AwsKeyMetadata } from '@aws-sdk/client-kms'
+import { KMS_KEY_ID_SOURCE, kmsKeyArn } from '../domain/arns.js'
 import { gcmOpen, gcmSeal, SecretBox, SecretUnreadableError } from './secret-box.js'
 
 /** Where a key lives: an airdock customer key (key file under `dir`) or a key in AWS KMS. */
@@ -118,7 +119,7 @@ export interface KeyRingOptions {
 /** Encryption context bound to every AWS KMS data key (GenerateDataKey and Decrypt). */
 const ENCRYPTION_CONTEXT = { 'airdock:purpose': 'environment-secret' }
 
-const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+const UUID = KMS_KEY_ID_SOURCE
 /** A bare key id or `key/<id>`. */
 const KEY_ID_PATTERN = new RegExp(`^(?:key/)?(${UUID})$`)
 /** Any KMS key ARN; group 1 is the region, group 2 the key id. */
@@ -232,7 +233,7 @@ export class KeyRing {
     const file: KeyFile = {
       version: 1,
       keyId,
-      arn: `arn:aws:kms:${this.options.region}:${this.options.accountId}:key/${keyId}`,
+      arn: kmsKeyArn(this.options.region, this.options.accountId, keyId),
       description,
       createdAt: new Date().toISOString(),
       origin: 'AIRDOCK',
