@@ -64,7 +64,7 @@ export interface SigningOptions {
 export interface RequestToSign {
   method?: string
   headers?: Record<string, string>
-  body?: string | undefined
+  body?: string | Uint8Array | undefined
 }
 
 /**

@@ -27,19 +27,14 @@ import {
   waitFor,
   type TestControlPlane,
 } from '../support/control-plane.js'
+import { microEnvironmentBody } from '../support/mwaa-client.js'
 import { credentialsFileFor, signedFetch } from '../support/credentials.js'
 import { readCredentialsFile, signRequest } from '../../src/iam/signed-fetch.js'
 
 let t: TestControlPlane
 let emptyRuntimes: string
 
-const validBody = {
-  ExecutionRoleArn: 'arn:aws:iam::000000000000:role/airflow-execution',
-  SourceBucketArn: 'arn:aws:s3:::api-bucket',
-  DagS3Path: 'dags',
-  NetworkConfiguration: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-1'] },
-  EnvironmentClass: 'mw1.micro',
-}
+const validBody = microEnvironmentBody('api-bucket')
 
 async function call(
   method: string,

@@ -126,10 +126,7 @@ export function environmentClient(endpoint: () => string, name: string): Environ
  * A CreateEnvironment body (wire names) for an mw1.micro environment on `bucket`'s `dags/`.
  * @param extra - more fields, or replacements
  */
-export function microEnvironmentBody(
-  bucket: string,
-  extra: Record<string, unknown> = {},
-): Record<string, unknown> {
+export function microEnvironmentBody(bucket: string, extra: Record<string, unknown> = {}) {
   return {
     ExecutionRoleArn: 'arn:aws:iam::000000000000:role/r',
     SourceBucketArn: `arn:aws:s3:::${bucket}`,

@@ -15,7 +15,6 @@
  * method but GET and HEAD) and were answered 2xx, so a test can tell changes that were asked
  * for from changes made by rejected requests.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto'
 import {
   createServer,
   request as httpRequest,
@@ -25,8 +24,7 @@ import {
   type ServerResponse,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { SignatureV4 } from '@smithy/signature-v4'
-import type { Credentials } from '../../src/iam/signed-fetch.js'
+import { signRequest, type Credentials } from '../../src/iam/signed-fetch.js'
 
 export { readCredentialsFile, type Credentials } from '../../src/iam/signed-fetch.js'
 
@@ -37,8 +35,6 @@ export interface SigningProxyOptions {
   /** Signing region, e.g. `us-east-1`. */
   region: string
   credentials: Credentials
-  /** Signing name (default `airflow`, MWAA's). */
-  service?: string
 }
 
 /** Responses seen so far, by status. */
@@ -90,59 +86,12 @@ const DROPPED_HEADERS = new Set([
   'content-length',
 ])
 
-/**
- * SHA-256 (and HMAC-SHA-256 when given a secret) on `node:crypto`, in the shape the signer wants
- * (`@smithy/types` `Checksum`).
- */
-class Sha256 {
-  private readonly secret: Buffer | undefined
-  private hash: Hash | Hmac
-
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.secret = secret === undefined ? undefined : toBuffer(secret)
-    this.hash = this.fresh()
-  }
-
-  private fresh(): Hash | Hmac {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret)
-  }
-
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(toBuffer(data))
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()))
-  }
-
-  reset(): void {
-    this.hash = this.fresh()
-  }
-}
-
-function toBuffer(data: string | ArrayBuffer | ArrayBufferView): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8')
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  return Buffer.from(data)
-}
-
 /** RFC 3986 encoding, as SigV4 canonicalises query keys and values. */
 function rfc3986(s: string): string {
   return encodeURIComponent(s).replace(
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   )
-}
-
-/** The decoded query as the signer wants it: one value, or a list for repeated keys. */
-function queryObject(params: URLSearchParams): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {}
-  for (const [key, value] of params) {
-    const seen = query[key]
-    if (seen === undefined) query[key] = value
-    else query[key] = Array.isArray(seen) ? [...seen, value] : [seen, value]
-  }
-  return query
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -173,12 +122,6 @@ function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 export async function startSigningProxy(options: SigningProxyOptions): Promise<SigningProxy> {
   const target = new URL(options.target)
   if (target.protocol !== 'http:') throw new Error(`unsupported target ${options.target}`)
-  const signer = new SignatureV4({
-    service: options.service ?? 'airflow',
-    region: options.region,
-    credentials: options.credentials,
-    sha256: Sha256,
-  })
   const counts: SigningProxyCounts = {
     requests: 0,
     status2xx: 0,
@@ -200,29 +143,25 @@ export async function startSigningProxy(options: SigningProxyOptions): Promise<S
     // A URL parser's view of the path (dot segments resolved, unsafe characters escaped): what
     // the target sees, and so what it verifies the signature against.
     const url = new URL(req.url ?? '/', 'http://proxy.invalid')
-    const query = queryObject(url.searchParams)
     const queryString = [...url.searchParams]
       .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
       .join('&')
     const method = req.method ?? 'GET'
-    const toSign: Record<string, string> = { host: target.host }
+    const forwardedPath = url.pathname + (queryString === '' ? '' : `?${queryString}`)
     const contentType = req.headers['content-type']
-    if (contentType !== undefined) toSign['content-type'] = contentType
-    const signed = await signer.sign({
-      method,
-      protocol: 'http:',
-      hostname: target.hostname,
-      port: Number(target.port || 80),
-      path: url.pathname,
-      query,
-      headers: toSign,
-      body,
-    })
-    const headers: OutgoingHttpHeaders = { ...forwardedHeaders(req.headers), ...signed.headers }
+    const signedHeaders = await signRequest(
+      `${target.origin}${forwardedPath}`,
+      {
+        method,
+        headers: contentType === undefined ? {} : { 'content-type': contentType },
+        body,
+      },
+      { region: options.region, credentials: options.credentials },
+    )
+    const headers: OutgoingHttpHeaders = { ...forwardedHeaders(req.headers), ...signedHeaders }
     if (body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(method)) {
       headers['content-length'] = String(body.length)
     }
-    const forwardedPath = url.pathname + (queryString === '' ? '' : `?${queryString}`)
     let answered = false
     await new Promise<void>((resolve) => {
       const upstream = httpRequest(
