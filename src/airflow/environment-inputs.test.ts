@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { zipOf } from '../../test/support/zip.js'
 import { runCommand } from '../lib/run-command.js'
 import { parseImportErrors } from '../reconciler/artifacts.js'
 import { extractPluginsArchive, PluginsArchiveError } from './plugins-archive.js'
@@ -19,31 +19,6 @@ afterEach(async () => {
 async function scratch(): Promise<string> {
   dir = await mkdtemp(path.join(tmpdir(), 'inputs-'))
   return dir
-}
-
-/**
- * A zip written by Python's zipfile, which stores any entry name; `links` become symbolic-link
- * entries (Unix mode 0120777 in the external attributes).
- */
-function zip(
-  file: string,
-  entries: Record<string, string>,
-  links: Record<string, string> = {},
-): Buffer {
-  execFileSync('python3', [
-    '-c',
-    [
-      'import sys, json, zipfile',
-      'with zipfile.ZipFile(sys.argv[1], "w") as z:',
-      '    for n, c in json.loads(sys.argv[2]).items(): z.writestr(n, c)',
-      '    for n, t in json.loads(sys.argv[3]).items():',
-      '        i = zipfile.ZipInfo(n); i.external_attr = 0o120777 << 16; z.writestr(i, t)',
-    ].join('\n'),
-    file,
-    JSON.stringify(entries),
-    JSON.stringify(links),
-  ])
-  return execFileSync('cat', [file])
 }
 
 describe('requirements layer', () => {
@@ -113,7 +88,7 @@ describe('requirements.txt check', () => {
 describe('plugins.zip', () => {
   it('extracts a good archive with its root as the plugins folder', async () => {
     const root = await scratch()
-    const bytes = zip(path.join(root, 'p.zip'), {
+    const bytes = zipOf({
       'hello/__init__.py': '',
       'hello/operators.py': 'X = 1\n',
       'top.py': 'Y = 2\n',
@@ -132,7 +107,7 @@ describe('plugins.zip', () => {
     [{ 'ok.py': '' }, { 'link.py': '/etc/passwd' }, 'symbolic link'],
   ])('refuses %j (links %j) and writes nothing', async (entries, links, reason) => {
     const root = await scratch()
-    const bytes = zip(path.join(root, 'p.zip'), entries, links)
+    const bytes = zipOf(entries, links)
     const target = path.join(root, 'deep', 'plugins')
     const error = await extractPluginsArchive(bytes, target).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(PluginsArchiveError)

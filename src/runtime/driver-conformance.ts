@@ -669,7 +669,7 @@ function killQuietly(pid: number): void {
 }
 
 /** Paths of the files under `dir` (at any depth) whose content contains `needle`. */
-async function filesHolding(dir: string, needle: string): Promise<string[]> {
+export async function filesHolding(dir: string, needle: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true })
   const found: string[] = []
   for (const entry of entries) {

@@ -10,10 +10,8 @@
  *   keeps running exactly as it was (same processes; a DAG run started before finishes);
  * - a good update afterwards applies.
  */
-import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -25,6 +23,7 @@ import {
   type TestControlPlane,
 } from '../support/control-plane.js'
 import { environmentClient, microEnvironmentBody } from '../support/mwaa-client.js'
+import { zipOf } from '../support/zip.js'
 
 const NAME = 'inputs-env'
 const BUCKET = 'inputs-bucket'
@@ -48,24 +47,6 @@ async function put(key: string, body: Buffer | string): Promise<string> {
 }
 
 /**
- * A zip built with Python's zipfile (it writes any entry name, `../` included).
- * @param entries - entry name → content
- */
-async function zip(entries: Record<string, string>): Promise<Buffer> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'zip-'))
-  const file = path.join(dir, 'plugins.zip')
-  execFileSync('python3', [
-    '-c',
-    'import sys, json, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z:\n    for n, c in json.loads(sys.argv[2]).items(): z.writestr(n, c)',
-    file,
-    JSON.stringify(entries),
-  ])
-  const bytes = await readFile(file)
-  await rm(dir, { recursive: true, force: true })
-  return bytes
-}
-
-/**
  * Writes an input to the bucket.
  * @returns the UpdateEnvironment fields naming it: `<kind>S3Path` and `<kind>S3ObjectVersion`
  */
@@ -79,7 +60,7 @@ async function input(
 
 /** plugins.zip with the `airdock_hello` operator package, and `extra` files. */
 async function helloPlugins(extra: Record<string, string> = {}): Promise<Buffer> {
-  return zip({
+  return zipOf({
     'airdock_hello/__init__.py': await fixture('airdock_hello/__init__.py'),
     'airdock_hello/operators.py': await fixture('airdock_hello/operators.py'),
     ...extra,
@@ -233,7 +214,7 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
       await input(
         'Plugins',
         'plugins-evil.zip',
-        await zip({ 'ok.py': '', '../../evil.py': 'print("escaped")' }),
+        zipOf({ 'ok.py': '', '../../evil.py': 'print("escaped")' }),
       ),
     )
     expect(slip.code).toBe('PLUGINS_INVALID')

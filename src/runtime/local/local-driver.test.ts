@@ -9,7 +9,7 @@ import { pino } from 'pino'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { SecretBox } from '../../security/secret-box.js'
 import { hashComponentSpec, type ComponentSpec } from '../driver.js'
-import { runDriverConformance } from '../driver-conformance.js'
+import { filesHolding, runDriverConformance } from '../driver-conformance.js'
 import {
   LocalDriver,
   type LocalDriverOptions,
@@ -246,16 +246,6 @@ describe('LocalDriver spec sealing', () => {
   }
 
   /** Files under `runDir` that contain the secret. */
-  async function filesWithSecret(): Promise<string[]> {
-    const found: string[] = []
-    for (const entry of await readdir(runDir, { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile()) continue
-      const file = path.join(entry.parentPath, entry.name)
-      if ((await readFile(file, 'utf8')).includes(secret)) found.push(file)
-    }
-    return found
-  }
-
   async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
     const deadline = Date.now() + 10_000
     while (!(await check())) {
@@ -286,12 +276,12 @@ describe('LocalDriver spec sealing', () => {
     expect(typeof record.sealedSpec).toBe('string')
     expect(record).toMatchObject({ pid, specHash: hashComponentSpec(secretSpec()) })
     expect(record.stopGracePeriodMs).toBe(5000)
-    expect(await filesWithSecret()).toEqual([])
+    expect(await filesHolding(runDir, secret)).toEqual([])
 
     const second = await open(codec)
     expect(second.observe('g1').map((s) => [s.pid, s.phase])).toEqual([[pid, 'running']])
     expect(second.specOf('g1', 'a')).toEqual(secretSpec())
-    expect(await filesWithSecret()).toEqual([])
+    expect(await filesHolding(runDir, secret)).toEqual([])
     expect(logged).not.toContain(secret)
   })
 
@@ -311,13 +301,13 @@ describe('LocalDriver spec sealing', () => {
   it('adopts a clear-text pid file with a codec, and seals it at once', async () => {
     await setUp()
     const pid = await startAndLeave()
-    expect(await filesWithSecret()).not.toEqual([])
+    expect(await filesHolding(runDir, secret)).not.toEqual([])
 
     const codec = await newCodec()
     const second = await open(codec)
     expect(second.observe('g1').map((s) => [s.pid, s.phase])).toEqual([[pid, 'running']])
     expect(second.specOf('g1', 'a')).toEqual(secretSpec())
-    expect(await filesWithSecret()).toEqual([])
+    expect(await filesHolding(runDir, secret)).toEqual([])
     expect((await pidFile()).pid).toBe(pid)
 
     // And the sealed file is adopted again by the next driver.
