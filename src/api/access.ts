@@ -18,14 +18,14 @@ import {
   kmsKeyArn,
 } from '../domain/arns.js'
 import { AccessDeniedError, ControlPlaneError, ValidationError } from '../domain/errors.js'
+import type { IdentityService, Principal } from '../iam/identity-service.js'
+import type { AccessStore } from '../store/access-store.js'
 
 /** 404 `UnknownOperationException`: no MWAA operation or extension has this method and path. */
 export class UnknownOperationError extends ControlPlaneError {
   readonly code = 'UnknownOperationException'
   readonly httpStatus = 404
 }
-import type { IdentityService, Principal } from '../iam/identity-service.js'
-import type { AccessStore } from '../store/access-store.js'
 
 /** One route's authorization. */
 export interface RouteAccess {
