@@ -5,12 +5,20 @@
  */
 import { loadSettings, SettingsError } from './config/settings.js'
 import { MissingProgramError, startControlPlane } from './control-plane.js'
+import { ControlPlaneRunningError } from './platform/control-plane-pid.js'
+import { PortInUseError } from './platform/installation.js'
 
 let controlPlane: Awaited<ReturnType<typeof startControlPlane>>
 try {
   controlPlane = await startControlPlane(loadSettings())
 } catch (err) {
-  if (err instanceof SettingsError || err instanceof MissingProgramError) {
+  // Errors a person can act on are one line (and exit status 2), never a stack trace.
+  if (
+    err instanceof SettingsError ||
+    err instanceof MissingProgramError ||
+    err instanceof PortInUseError ||
+    err instanceof ControlPlaneRunningError
+  ) {
     process.stderr.write(`airdock: ${err.message}\n`)
     process.exit(2)
   }

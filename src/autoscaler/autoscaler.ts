@@ -11,7 +11,7 @@
  * tasks itself.
  */
 import pg from 'pg'
-import { tasksPerWorker, workerQueue, portsForBlock } from '../airflow/components.js'
+import { tasksPerWorker, workerQueue, environmentPorts } from '../airflow/components.js'
 import { metadataDatabaseFor } from '../airflow/metadata-database.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
 import type { EnvironmentRecord, EnvironmentScaling } from '../domain/environment.js'
@@ -237,7 +237,7 @@ export class Autoscaler {
       if (percent !== undefined && warm) samples.push(percent)
     }
     if (apiServers.length === 0) return undefined
-    const gatewayPort = portsForBlock(this.options.componentPortBase, record.portBlock).gateway
+    const gatewayPort = environmentPorts(record, this.options.componentPortBase).gateway
     return {
       running: apiServers.length,
       cpuPercent: samples.length === 0 ? 0 : samples.reduce((a, b) => a + b, 0) / samples.length,

@@ -179,6 +179,40 @@ export interface EnvironmentObservation {
   pendingMaintenance?: string
   /** A runtime that failed to come up in maintenance: not tried again. */
   failedRuntimeKey?: string
+  /**
+   * The loopback ports handed to the environment's components, each checked free when handed
+   * out (and again before a component that is not running starts on it). Absent in records of
+   * older versions: then the port block's (`portsForBlock`).
+   */
+  ports?: EnvironmentPorts
+  /**
+   * What the components inherit from the host, recorded at the environment's first reconcile
+   * and kept: a control plane restarted from another shell (another `PATH`, cron, a service
+   * manager) then adopts every component instead of restarting them for a changed spec.
+   */
+  host?: HostEnvironment
+}
+
+/** Loopback ports an environment's components listen on. */
+export interface EnvironmentPorts {
+  /** The web server (gateway). */
+  gateway: number
+  /** The Celery broker (Redis). */
+  broker: number
+  /** One per possible api-server (up to 5, MWAA's web server quota). */
+  apiServers: number[]
+}
+
+/** The host's part of every component's spec (see {@link EnvironmentObservation.host}). */
+export interface HostEnvironment {
+  /** The host's `PATH` (after the runtime's own `bin`). */
+  path: string
+  /** Host variables handed on (CA bundles, proxies, time zone; `settings.passThroughEnv`). */
+  passThroughEnv: Record<string, string>
+  /** Absolute path of `redis-server`. */
+  redisServer: string
+  /** Absolute path of the Node.js executable that runs the gateway. */
+  nodeExecutable: string
 }
 
 /**

@@ -30,7 +30,10 @@ export interface GatewayComponentInput {
   upstreamsFile: string
   /** Where the process's output goes. */
   logFile: string
+  /** The host's `PATH` recorded for the environment (`EnvironmentObservation.host`). */
   hostPath: string
+  /** The Node.js executable recorded for the environment (default: this process's). */
+  nodeExecutable?: string
 }
 
 /** The gateway's component name within its environment. */
@@ -41,7 +44,7 @@ export function gatewayComponentSpec(input: GatewayComponentInput): ComponentSpe
   return {
     name: GATEWAY_COMPONENT_NAME,
     component: 'gateway',
-    command: process.execPath,
+    command: input.nodeExecutable ?? process.execPath,
     args: [
       ...entryArgs,
       ...input.hosts.flatMap((host) => ['--host', host]),

