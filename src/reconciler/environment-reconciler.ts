@@ -996,6 +996,9 @@ export class EnvironmentReconciler {
       manifestFile: layout.dagSyncManifestFile,
       logger: this.log.child({ environment: record.name, part: 'dag-sync' }),
       intervalMs: this.options.dagSyncIntervalMs,
+      // The environment's own log of its DAG source: a missing bucket or DagS3Path folder, its
+      // return, and every applied change set (beside the component logs `airdock status` names).
+      eventLogFile: componentLogFile(layout, 'dag-sync'),
     })
     try {
       await sync.syncOnce()

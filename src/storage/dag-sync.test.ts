@@ -3,6 +3,7 @@ import {
   mkdtemp,
   readFile,
   readdir,
+  rename,
   rm,
   stat,
   symlink,
@@ -14,9 +15,10 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DagSync, placeObjectKey } from './dag-sync.js'
-import type { DagSyncOptions } from './dag-sync.js'
+import type { DagSyncOptions, DagSyncStore } from './dag-sync.js'
 import { FsObjectStore } from './fs-object-store.js'
-import type { ObjectInfo, ObjectStore } from './object-store.js'
+import { BucketNotFoundError } from './object-store.js'
+import type { ListedObject, ObjectInfo } from './object-store.js'
 
 interface LogLine {
   level: number
@@ -39,7 +41,7 @@ function captureLogger(): { logger: DagSyncOptions['logger']; lines: LogLine[] }
 }
 
 /** A store that serves a fixed listing (for keys a folder bucket cannot hold) from memory. */
-class MemoryStore implements ObjectStore {
+class MemoryStore implements DagSyncStore {
   readonly objects = new Map<string, Buffer>()
   listCalls = 0
   listInFlight = 0
@@ -47,7 +49,7 @@ class MemoryStore implements ObjectStore {
   listDelayMs = 0
   failNextLists = 0
 
-  async list(_bucket: string, prefix: string): Promise<ObjectInfo[]> {
+  async list(_bucket: string, prefix: string): Promise<ListedObject[]> {
     this.listCalls += 1
     this.listInFlight += 1
     this.maxListInFlight = Math.max(this.maxListInFlight, this.listInFlight)
@@ -63,10 +65,15 @@ class MemoryStore implements ObjectStore {
           key,
           version: `v-${body.toString('hex')}`,
           sizeBytes: body.length,
+          lastModified: new Date(0),
         }))
     } finally {
       this.listInFlight -= 1
     }
+  }
+  prefixExists(_bucket: string, prefix: string): Promise<boolean> {
+    const folder = prefix.endsWith('/') ? prefix : `${prefix}/`
+    return Promise.resolve([...this.objects.keys()].some((key) => key.startsWith(folder)))
   }
   get(_bucket: string, key: string): Promise<Buffer> {
     const body = this.objects.get(key)
@@ -339,20 +346,67 @@ describe('DagSync', () => {
 
   it('skips an object that changed between list and get, and picks it up next pass', async () => {
     await store.put(bucket, 'dags/a.py', 'v1')
-    const racing: ObjectStore = {
+    const racing: DagSyncStore = {
       list: (b, p) => store.list(b, p),
       get: async (b, k, v) => {
         await store.put(bucket, 'dags/a.py', 'v2')
         return store.get(b, k, v)
       },
-      put: (b, k, body) => store.put(b, k, body),
-      delete: (b, k) => store.delete(b, k),
-      ensureBucket: (b) => store.ensureBucket(b),
+      prefixExists: (b, p) => store.prefixExists(b, p),
     }
     const { sync } = newSync({ store: racing })
     expect(await sync.syncOnce()).toEqual({ written: [], deleted: [], refused: [], failed: [] })
     expect((await newSync().sync.syncOnce()).written).toEqual(['dags/a.py'])
     expect(await local('a.py')).toBe('v2')
+  })
+
+  it('reports a bucket that disappears, keeps the synced DAGs, and reports its return', async () => {
+    await store.put(bucket, 'dags/a.py', 'a')
+    const eventLogFile = join(root, 'env', 'logs', 'dag-sync.log')
+    const { sync, lines } = newSync({ eventLogFile })
+    await sync.syncOnce()
+    expect(sync.sourceProblem()).toBeUndefined()
+    const bucketDir = join(root, 'buckets', bucket)
+    await rename(bucketDir, `${bucketDir}-away`)
+
+    await expect(sync.syncOnce()).rejects.toBeInstanceOf(BucketNotFoundError)
+    expect(sync.sourceProblem()).toMatchObject({
+      code: 'BUCKET_NOT_FOUND',
+      message: expect.stringContaining(`Bucket ${bucket} (SourceBucketArn) does not exist`),
+    })
+    expect(await local('a.py')).toBe('a')
+    await expect(sync.syncOnce()).rejects.toBeInstanceOf(BucketNotFoundError)
+    // Logged (and written to the event log) once, not on every pass.
+    expect(lines.filter((l) => l.code === 'BUCKET_NOT_FOUND')).toHaveLength(1)
+    expect(lines.find((l) => l.code === 'BUCKET_NOT_FOUND')?.level).toBe(40)
+
+    await rename(`${bucketDir}-away`, bucketDir)
+    await sync.syncOnce()
+    expect(sync.sourceProblem()).toBeUndefined()
+    const events = (await readFile(eventLogFile, 'utf8')).trim().split('\n')
+    expect(events).toHaveLength(3)
+    expect(events[0]).toMatch(/^\S+Z synced s3:\/\/env-bucket\/dags\/: 1 written, 0 deleted$/)
+    expect(events[1]).toContain(`BUCKET_NOT_FOUND: Bucket ${bucket} (SourceBucketArn)`)
+    expect(events[2]).toContain('recovered: s3://env-bucket/dags/ is readable again')
+  })
+
+  it('reports a DAG folder that disappears and mirrors it empty', async () => {
+    await store.put(bucket, 'dags/a.py', 'a')
+    const eventLogFile = join(root, 'env', 'logs', 'dag-sync.log')
+    const { sync } = newSync({ eventLogFile })
+    await sync.syncOnce()
+    await rm(join(root, 'buckets', bucket, 'dags'), { recursive: true })
+
+    expect((await sync.syncOnce()).deleted).toEqual(['dags/a.py'])
+    expect(sync.sourceProblem()).toMatchObject({
+      code: 'DAG_FOLDER_NOT_FOUND',
+      message: `DagS3Path dags/ does not exist in bucket ${bucket}: the environment has no DAG files.`,
+    })
+    expect(await readFile(eventLogFile, 'utf8')).toContain('DAG_FOLDER_NOT_FOUND: DagS3Path dags/')
+    // An empty folder is a folder: no problem.
+    await mkdir(join(root, 'buckets', bucket, 'dags'))
+    await sync.syncOnce()
+    expect(sync.sourceProblem()).toBeUndefined()
   })
 
   it('runs periodically, never overlapping, and retries after errors', async () => {

@@ -2,23 +2,57 @@
  * DAG sync: mirrors every object under a bucket prefix (an environment's `DagS3Path`) into a
  * local folder that Airflow reads, like MWAA's periodic S3 → `/usr/local/airflow/dags` sync
  * (reference §9: hierarchy preserved, any file type, deletions synced) — but every second
- * instead of every ~30 s.
+ * instead of every ~30 s. A bucket or DAG folder that goes missing is a "source problem": logged
+ * when it starts and ends, written to the sync's event log, and readable with `sourceProblem()`.
  */
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, readFile, realpath, rename, rm, unlink, writeFile } from 'node:fs/promises'
+import {
+  appendFile,
+  lstat,
+  mkdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  unlink,
+  writeFile,
+} from 'node:fs/promises'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import type { Logger } from 'pino'
 import { makeFoldersInside, removeEmptyFolders, replaceFileAtomically } from './fs-object-store.js'
-import { ObjectNotFoundError, normalizePrefix, unsafePathReason } from './object-store.js'
+import {
+  BucketNotFoundError,
+  ObjectNotFoundError,
+  normalizePrefix,
+  unsafePathReason,
+} from './object-store.js'
 import type { ObjectInfo, ObjectStore } from './object-store.js'
 
 /** The logger methods DagSync uses (a pino `Logger` fits). */
 export type DagSyncLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>
 
+/** The part of the object store DagSync reads. */
+export type DagSyncStore = Pick<ObjectStore, 'list' | 'get' | 'prefixExists'>
+
+/**
+ * Why the DAG source cannot be mirrored as it should:
+ * - `BUCKET_NOT_FOUND`: the bucket does not exist; nothing is synced and the DAG files synced
+ *   before stay in place;
+ * - `DAG_FOLDER_NOT_FOUND`: the prefix is not there (a folder bucket's folder is missing; on S3,
+ *   no key starts with it); the dags folder is mirrored empty, as S3 sync would.
+ */
+export interface DagSourceProblem {
+  code: 'BUCKET_NOT_FOUND' | 'DAG_FOLDER_NOT_FOUND'
+  /** A sentence naming the bucket (and the prefix). */
+  message: string
+  /** When the sync first saw it (this problem, without a good pass since). */
+  since: Date
+}
+
 /** Options of `DagSync`. */
 export interface DagSyncOptions {
   /** Where the objects come from. */
-  store: ObjectStore
+  store: DagSyncStore
   /** Bucket name (not ARN). */
   bucket: string
   /** Key prefix to mirror, treated as a folder (`dags` = `dags/`); `''` mirrors the bucket. */
@@ -37,6 +71,11 @@ export interface DagSyncOptions {
    * Default: `.${basename(targetDir)}.airdock-sync-tmp` beside `targetDir`.
    */
   tmpDir?: string
+  /**
+   * A file (in the environment's logs) that gets one line per source problem, recovery and
+   * applied change set: `<ISO time> <message>`. Its folder is created when missing.
+   */
+  eventLogFile?: string
 }
 
 /** What one pass did. All entries are object keys, in key order. */
@@ -102,7 +141,7 @@ interface ManifestFile {
  * folders inside it.
  */
 export class DagSync {
-  private readonly store: ObjectStore
+  private readonly store: DagSyncStore
   private readonly bucket: string
   private readonly prefix: string
   private readonly targetDir: string
@@ -110,7 +149,9 @@ export class DagSync {
   private readonly intervalMs: number
   private readonly manifestFile: string
   private readonly tmpDir: string
+  private readonly eventLogFile: string | undefined
 
+  private problem: DagSourceProblem | undefined
   private manifest: Map<string, ManifestEntry> | undefined
   private tmpDirReady = false
   private readonly warnedRefused = new Set<string>()
@@ -135,6 +176,12 @@ export class DagSync {
       options.tmpDir ??
         join(dirname(this.targetDir), `.${basename(this.targetDir)}.airdock-sync-tmp`),
     )
+    this.eventLogFile = options.eventLogFile
+  }
+
+  /** The source problem the latest pass found, or `undefined` while the source is fine. */
+  sourceProblem(): DagSourceProblem | undefined {
+    return this.problem
   }
 
   /**
@@ -198,7 +245,26 @@ export class DagSync {
 
   private async pass(): Promise<DagSyncResult> {
     const result: DagSyncResult = { written: [], deleted: [], refused: [], failed: [] }
-    const objects = await this.store.list(this.bucket, this.prefix)
+    let objects: ObjectInfo[]
+    try {
+      objects = await this.store.list(this.bucket, this.prefix)
+    } catch (err) {
+      if (err instanceof BucketNotFoundError) {
+        await this.setProblem(
+          'BUCKET_NOT_FOUND',
+          `Bucket ${this.bucket} (SourceBucketArn) does not exist: DAG files are not synced; the ones synced before stay in place.`,
+        )
+      }
+      throw err
+    }
+    if (objects.length === 0 && !(await this.store.prefixExists(this.bucket, this.prefix))) {
+      await this.setProblem(
+        'DAG_FOLDER_NOT_FOUND',
+        `DagS3Path ${this.prefix} does not exist in bucket ${this.bucket}: the environment has no DAG files.`,
+      )
+    } else {
+      await this.setProblem(undefined)
+    }
     const manifest = await this.loadManifest()
     await mkdir(this.targetDir, { recursive: true })
     const targetReal = await realpath(this.targetDir)
@@ -285,9 +351,45 @@ export class DagSync {
         },
         'dag sync applied changes',
       )
+      await this.event(
+        `synced s3://${this.bucket}/${this.prefix}: ${result.written.length} written, ${result.deleted.length} deleted`,
+      )
     }
     for (const keys of [result.written, result.deleted, result.refused, result.failed]) keys.sort()
     return result
+  }
+
+  /**
+   * Records the source problem of this pass (`undefined`: none). A new or different problem is
+   * logged as a warning and written to the event log; its end is logged as a recovery.
+   */
+  private async setProblem(
+    code: DagSourceProblem['code'] | undefined,
+    message?: string,
+  ): Promise<void> {
+    const previous = this.problem
+    if (code === undefined || message === undefined) {
+      if (previous === undefined) return
+      this.problem = undefined
+      this.log.info({ bucket: this.bucket, prefix: this.prefix }, 'dag source found again')
+      await this.event(`recovered: s3://${this.bucket}/${this.prefix} is readable again`)
+      return
+    }
+    if (previous?.code === code) return
+    this.problem = { code, message, since: new Date() }
+    this.log.warn({ bucket: this.bucket, prefix: this.prefix, code }, message)
+    await this.event(`${code}: ${message}`)
+  }
+
+  /** Appends a line to the event log (never fails a pass: a write error is only logged). */
+  private async event(line: string): Promise<void> {
+    if (this.eventLogFile === undefined) return
+    try {
+      await mkdir(dirname(this.eventLogFile), { recursive: true })
+      await appendFile(this.eventLogFile, `${new Date().toISOString()} ${line}\n`)
+    } catch (err) {
+      this.log.warn({ err, eventLogFile: this.eventLogFile }, 'dag sync event log not writable')
+    }
   }
 
   /**

@@ -56,6 +56,23 @@ describe('FsObjectStore', () => {
     expect((await store.list(bucket, 'dags'))[0]?.version).toBe(sha)
   })
 
+  it('heads a file dropped in by hand with its SHA-256, size and modification time', async () => {
+    const path = join(rootDir, bucket, 'requirements.txt')
+    await writeFile(path, 'pyjokes==0.8.3\n')
+    const head = await store.head(bucket, 'requirements.txt')
+    expect(head).toEqual({
+      key: 'requirements.txt',
+      version: createHash('sha256').update('pyjokes==0.8.3\n').digest('hex'),
+      sizeBytes: 15,
+      lastModified: (await stat(path)).mtime,
+    })
+    await mkdir(join(rootDir, bucket, 'dags'))
+    await expect(store.head(bucket, 'dags')).rejects.toBeInstanceOf(ObjectNotFoundError)
+    await expect(store.head('no-such-bucket', 'a')).rejects.toBeInstanceOf(BucketNotFoundError)
+    // An empty folder is a prefix of a folder bucket (S3 has no empty folders).
+    expect(await store.prefixExists(bucket, 'dags')).toBe(true)
+  })
+
   it('notices content changed behind its back (hash cache keyed by file signature)', async () => {
     await store.put(bucket, 'dags/a.py', 'one')
     const [before] = await store.list(bucket, 'dags')

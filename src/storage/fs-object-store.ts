@@ -27,7 +27,7 @@ import {
   normalizePrefix,
   unsafePathReason,
 } from './object-store.js'
-import type { ObjectInfo, ObjectStore } from './object-store.js'
+import type { ListedObject, ObjectInfo, ObjectStore } from './object-store.js'
 
 /** Options of `FsObjectStore`. */
 export interface FsObjectStoreOptions {
@@ -70,27 +70,51 @@ export class FsObjectStore implements ObjectStore {
     await mkdir(this.bucketDir(bucket), { recursive: true })
   }
 
-  async list(bucket: string, prefix: string): Promise<ObjectInfo[]> {
+  async list(bucket: string, prefix: string): Promise<ListedObject[]> {
     const bucketRoot = await this.realBucketDir(bucket)
     const folder = normalizePrefix(prefix)
-    if (folder !== '') {
-      const reason = unsafePathReason(folder.slice(0, -1))
-      // A prefix no file path can have (e.g. '../x') matches no object of a folder bucket.
-      if (reason !== undefined) return []
-    }
-    const startDir = join(bucketRoot, ...folder.split('/').filter((s) => s !== ''))
-    const real = await this.realPathInside(bucketRoot, startDir)
-    if (real === undefined) return []
-    const startStats = await stat(real).catch(() => undefined)
-    if (!startStats?.isDirectory()) return []
+    const start = await this.prefixFolder(bucketRoot, folder)
+    if (start === undefined) return []
+    const { startDir, real } = start
 
-    const objects: ObjectInfo[] = []
+    const objects: ListedObject[] = []
     const seen = new Set<string>()
     await this.walk(bucketRoot, startDir, folder, new Set([real]), objects, seen)
     for (const path of this.hashCache.keys()) {
       if (path.startsWith(startDir + sep) && !seen.has(path)) this.hashCache.delete(path)
     }
     return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  }
+
+  async head(bucket: string, key: string, version?: string): Promise<ListedObject> {
+    const bucketRoot = await this.realBucketDir(bucket)
+    const path = this.objectPath(bucketRoot, key)
+    const real = await this.realPathInside(bucketRoot, path)
+    const stats = real === undefined ? undefined : await stat(real).catch(() => undefined)
+    const current = stats?.isFile() === true ? await this.cachedHash(path, stats) : undefined
+    if (
+      stats === undefined ||
+      current === undefined ||
+      (version !== undefined && version !== current)
+    ) {
+      throw new ObjectNotFoundError(bucket, key, version)
+    }
+    return { key, version: current, sizeBytes: stats.size, lastModified: stats.mtime }
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    try {
+      await this.realBucketDir(bucket)
+      return true
+    } catch (err) {
+      if (err instanceof BucketNotFoundError) return false
+      throw err
+    }
+  }
+
+  async prefixExists(bucket: string, prefix: string): Promise<boolean> {
+    const bucketRoot = await this.realBucketDir(bucket)
+    return (await this.prefixFolder(bucketRoot, normalizePrefix(prefix))) !== undefined
   }
 
   async get(bucket: string, key: string, version?: string): Promise<Buffer> {
@@ -142,6 +166,23 @@ export class FsObjectStore implements ObjectStore {
     await removeEmptyFolders(bucketRoot, parent)
   }
 
+  /**
+   * The folder a normalized prefix names: its path below the bucket folder and its real path,
+   * or `undefined` when it is not an existing folder inside the bucket (a prefix no file path
+   * can have, e.g. `../x`, names none).
+   */
+  private async prefixFolder(
+    bucketRoot: string,
+    folder: string,
+  ): Promise<{ startDir: string; real: string } | undefined> {
+    if (folder !== '' && unsafePathReason(folder.slice(0, -1)) !== undefined) return undefined
+    const startDir = join(bucketRoot, ...folder.split('/').filter((s) => s !== ''))
+    const real = await this.realPathInside(bucketRoot, startDir)
+    if (real === undefined) return undefined
+    const startStats = await stat(real).catch(() => undefined)
+    return startStats?.isDirectory() === true ? { startDir, real } : undefined
+  }
+
   /** The bucket folder's real path; `BucketNotFoundError` when it does not exist. */
   private async realBucketDir(bucket: string): Promise<string> {
     const dir = this.bucketDir(bucket)
@@ -173,7 +214,7 @@ export class FsObjectStore implements ObjectStore {
     dir: string,
     keyPrefix: string,
     ancestors: Set<string>,
-    out: ObjectInfo[],
+    out: ListedObject[],
     seen: Set<string>,
   ): Promise<void> {
     let entries: Dirent[]
@@ -212,7 +253,7 @@ export class FsObjectStore implements ObjectStore {
         const version = await this.cachedHash(path, stats)
         if (version === undefined) continue
         seen.add(path)
-        out.push({ key, version, sizeBytes: stats.size })
+        out.push({ key, version, sizeBytes: stats.size, lastModified: stats.mtime })
       }
     }
   }

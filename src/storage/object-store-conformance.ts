@@ -208,6 +208,48 @@ export function runObjectStoreConformance(
       expect((await store.get(bucket, 'dags/__init__.py')).length).toBe(0)
     })
 
+    it('lists and heads each object with its version, size and last-modified time', async () => {
+      const { store, bucket } = ctx()
+      const before = Date.now()
+      const put = await store.put(bucket, 'requirements.txt', 'boto3\n')
+      const [listed] = await store.list(bucket, '')
+      // S3 keeps LastModified in whole seconds; a file system has finer times.
+      const near = (date: Date | undefined) => Math.abs((date?.getTime() ?? 0) - before) < 120_000
+      expect(near(listed?.lastModified)).toBe(true)
+
+      const head = await store.head(bucket, 'requirements.txt')
+      expect(head).toMatchObject({ key: 'requirements.txt', sizeBytes: 6 })
+      expect(near(head.lastModified)).toBe(true)
+      // The current version is one `get` serves this content for.
+      expect((await store.get(bucket, 'requirements.txt', head.version)).toString()).toBe('boto3\n')
+      for (const version of [put.version, listed?.version ?? '']) {
+        expect((await store.head(bucket, 'requirements.txt', version)).sizeBytes).toBe(6)
+      }
+
+      await store.put(bucket, 'requirements.txt', 'boto3==1.35.0\n')
+      const changed = await store.head(bucket, 'requirements.txt')
+      expect(changed.version).not.toBe(head.version)
+      expect(changed.sizeBytes).toBe(14)
+      await expect(store.head(bucket, 'missing.txt')).rejects.toBeInstanceOf(ObjectNotFoundError)
+      await expect(store.head(bucket, 'requirements.txt', 'f'.repeat(64))).rejects.toBeInstanceOf(
+        ObjectNotFoundError,
+      )
+    })
+
+    it('tells whether a bucket and a prefix exist', async () => {
+      const { store, bucket } = ctx()
+      expect(await store.bucketExists(bucket)).toBe(true)
+      expect(await store.bucketExists(`no-such-${randomBytes(6).toString('hex')}`)).toBe(false)
+      expect(await store.prefixExists(bucket, '')).toBe(true)
+      expect(await store.prefixExists(bucket, 'dags')).toBe(false)
+      await store.put(bucket, 'dags/sub/a.py', 'a')
+      expect(await store.prefixExists(bucket, 'dags')).toBe(true)
+      expect(await store.prefixExists(bucket, 'dags/sub/')).toBe(true)
+      expect(await store.prefixExists(bucket, 'dag')).toBe(false)
+      await store.delete(bucket, 'dags/sub/a.py')
+      expect(await store.prefixExists(bucket, 'dags')).toBe(false)
+    })
+
     it('ensureBucket is idempotent and keeps existing objects', async () => {
       const { store, bucket } = ctx()
       await store.put(bucket, 'keep.txt', 'k')

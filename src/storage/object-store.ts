@@ -21,9 +21,19 @@ export interface ObjectInfo {
   sizeBytes: number
 }
 
+/** An object as a listing or `head` reports it: with its last-modified time. */
+export interface ListedObject extends ObjectInfo {
+  /**
+   * When the object was last written: folder buckets, the file's modification time; S3, the
+   * object's `LastModified` (second precision).
+   */
+  lastModified: Date
+}
+
 /**
  * A bucket-oriented object store. Keys are `/`-separated and never start with `/`. Every method
- * throws `BucketNotFoundError` when the bucket does not exist (except `ensureBucket`), and
+ * throws `BucketNotFoundError` when the bucket does not exist (except `ensureBucket` and
+ * `bucketExists`), and
  * `InvalidObjectKeyError` / `InvalidBucketNameError` for names the adapter cannot represent.
  */
 export interface ObjectStore {
@@ -32,7 +42,27 @@ export interface ObjectStore {
    * a folder: `dags` and `dags/` both mean `dags/` (so `dagsX/…` never matches); `''` lists the
    * whole bucket. Keys in the result are full keys. A prefix with no objects gives `[]`.
    */
-  list(bucket: string, prefix: string): Promise<ObjectInfo[]>
+  list(bucket: string, prefix: string): Promise<ListedObject[]>
+  /**
+   * One object's current version, size and time, without its bytes — or, with `version`, that
+   * version's (the same versions `get` accepts). Folder buckets: the SHA-256 of the file now.
+   * S3: HeadObject's VersionId on a versioned bucket, otherwise its ETag (so `head` may name a
+   * different token than `list` for the same content; `get` accepts both).
+   * @throws ObjectNotFoundError - no such key, or no such version of it
+   */
+  head(bucket: string, key: string, version?: string): Promise<ListedObject>
+  /**
+   * Whether the bucket exists (no error for a missing one, unlike the other methods).
+   * @throws InvalidBucketNameError for a name the adapter cannot represent; other store errors
+   *   (no access, unreachable) propagate
+   */
+  bucketExists(bucket: string): Promise<boolean>
+  /**
+   * Whether `prefix` (a folder, as in `list`) is there: folder buckets, the folder exists (it
+   * may be empty); S3, which has no folders, at least one key starts with it. `''` is the whole
+   * bucket: true.
+   */
+  prefixExists(bucket: string, prefix: string): Promise<boolean>
   /**
    * The object's bytes. With `version`, only that version (a value from `list` or `put`) is
    * returned: if the store no longer has it, `ObjectNotFoundError` is thrown — never other content.
@@ -110,23 +140,42 @@ export class InvalidBucketNameError extends Error {
 const bucketNamePattern = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
 const bucketArnPattern = /^arn:aws(-[a-z]+)*:s3:::([^/]*)$/
 
+/** Prefixes S3 reserves: no general purpose bucket name may start with them. */
+const RESERVED_BUCKET_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-'] as const
+/** Suffixes S3 reserves (access point aliases, Object Lambda, directory and table buckets, …). */
+const RESERVED_BUCKET_SUFFIXES = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'] as const
+
 /**
- * Checks an S3 bucket name (3–63 characters of `a-z 0-9 . -`, starting and ending with a letter
- * or digit, no `..`, not an IP address). Folder buckets rely on this to keep names inside the
- * buckets folder.
- * @throws InvalidBucketNameError
+ * Why `bucket` breaks S3's general purpose bucket naming rules, or `undefined` when it does not
+ * (Amazon S3 User Guide, "General purpose bucket naming rules"): 3–63 characters of lowercase
+ * letters, digits, `.` and `-`, starting and ending with a letter or digit, no two adjacent
+ * periods, not shaped like an IP address, none of the reserved prefixes (`xn--`, `sthree-`,
+ * `amzn-s3-demo-`) or suffixes (`-s3alias`, `--ol-s3`, `.mrap`, `--x-s3`, `--table-s3`).
+ * Folder buckets rely on these rules to keep names inside the buckets folder.
+ */
+export function bucketNameProblem(bucket: string): string | undefined {
+  if (bucket.length < 3 || bucket.length > 63) {
+    return `must be 3-63 characters long (it has ${bucket.length})`
+  }
+  if (!bucketNamePattern.test(bucket)) {
+    return 'must consist of lowercase letters, digits, "." and "-", and start and end with a letter or digit'
+  }
+  if (bucket.includes('..')) return 'must not contain two adjacent periods ("..")'
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(bucket)) return 'must not be formatted as an IP address'
+  const prefix = RESERVED_BUCKET_PREFIXES.find((p) => bucket.startsWith(p))
+  if (prefix !== undefined) return `must not start with "${prefix}" (reserved by S3)`
+  const suffix = RESERVED_BUCKET_SUFFIXES.find((s) => bucket.endsWith(s))
+  if (suffix !== undefined) return `must not end with "${suffix}" (reserved by S3)`
+  return undefined
+}
+
+/**
+ * Checks an S3 bucket name against {@link bucketNameProblem}'s rules.
+ * @throws InvalidBucketNameError naming the rule it breaks
  */
 export function assertBucketName(bucket: string): void {
-  if (!bucketNamePattern.test(bucket)) {
-    throw new InvalidBucketNameError(
-      bucket,
-      'must be 3-63 characters of a-z, 0-9, "." and "-", starting and ending with a letter or digit',
-    )
-  }
-  if (bucket.includes('..')) throw new InvalidBucketNameError(bucket, 'must not contain ".."')
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(bucket)) {
-    throw new InvalidBucketNameError(bucket, 'must not look like an IP address')
-  }
+  const problem = bucketNameProblem(bucket)
+  if (problem !== undefined) throw new InvalidBucketNameError(bucket, problem)
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -14,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3'
 import type { BucketLocationConstraint, S3ClientConfig } from '@aws-sdk/client-s3'
 import { BucketNotFoundError, ObjectNotFoundError, normalizePrefix } from './object-store.js'
-import type { ObjectInfo, ObjectStore } from './object-store.js'
+import type { ListedObject, ObjectInfo, ObjectStore } from './object-store.js'
 
 /** Options of `S3ObjectStore`. */
 export interface S3ObjectStoreOptions {
@@ -35,10 +36,10 @@ const etagPattern = /^[0-9a-f]{32}(-\d+)?$/
 
 /**
  * `ObjectStore` over S3. `list` uses ListObjectsV2 (1000 keys a page) and reports each object's
- * ETag (quotes stripped) as its version — one request per page, no per-object calls. `get`
- * accepts either kind of version: an ETag-shaped value is sent as `If-Match` (a changed object
- * then reads as not found), anything else as `VersionId`. `put` returns the VersionId on a
- * versioned bucket, otherwise the ETag. S3 errors NoSuchKey, NoSuchVersion, 404 and 412 become
+ * ETag (quotes stripped) as its version — one request per page, no per-object calls. `get` and
+ * `head` accept either kind of version: an ETag-shaped value is sent as `If-Match` (a changed
+ * object then reads as not found), anything else as `VersionId`. `put` and `head` return the
+ * VersionId on a versioned bucket, otherwise the ETag. S3 errors NoSuchKey, NoSuchVersion, 404 and 412 become
  * `ObjectNotFoundError`; NoSuchBucket becomes `BucketNotFoundError`; others propagate as the
  * SDK's `S3ServiceException`.
  */
@@ -69,9 +70,9 @@ export class S3ObjectStore implements ObjectStore {
     this.client = new S3Client(config)
   }
 
-  async list(bucket: string, prefix: string): Promise<ObjectInfo[]> {
+  async list(bucket: string, prefix: string): Promise<ListedObject[]> {
     const folder = normalizePrefix(prefix)
-    const objects: ObjectInfo[] = []
+    const objects: ListedObject[] = []
     let continuationToken: string | undefined
     do {
       const page = await this.call(bucket, undefined, undefined, () =>
@@ -89,6 +90,7 @@ export class S3ObjectStore implements ObjectStore {
           key: object.Key,
           version: stripQuotes(object.ETag ?? ''),
           sizeBytes: object.Size ?? 0,
+          lastModified: object.LastModified ?? new Date(0),
         })
       }
       continuationToken = page.IsTruncated === true ? page.NextContinuationToken : undefined
@@ -96,17 +98,43 @@ export class S3ObjectStore implements ObjectStore {
     return objects
   }
 
-  async get(bucket: string, key: string, version?: string): Promise<Buffer> {
-    const byEtag = version !== undefined && etagPattern.test(version)
+  async head(bucket: string, key: string, version?: string): Promise<ListedObject> {
     const response = await this.call(bucket, key, version, () =>
-      this.client.send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          VersionId: version !== undefined && !byEtag ? version : undefined,
-          IfMatch: byEtag ? `"${version}"` : undefined,
-        }),
-      ),
+      this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...versionOf(version) })),
+    )
+    return {
+      key,
+      version: version ?? response.VersionId ?? stripQuotes(response.ETag ?? ''),
+      sizeBytes: response.ContentLength ?? 0,
+      lastModified: response.LastModified ?? new Date(0),
+    }
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: bucket }))
+      return true
+    } catch (err) {
+      if (isNotFound(err)) return false
+      throw err
+    }
+  }
+
+  async prefixExists(bucket: string, prefix: string): Promise<boolean> {
+    const folder = normalizePrefix(prefix)
+    if (folder === '') {
+      if (!(await this.bucketExists(bucket))) throw new BucketNotFoundError(bucket)
+      return true
+    }
+    const page = await this.call(bucket, undefined, undefined, () =>
+      this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, MaxKeys: 1 })),
+    )
+    return (page.KeyCount ?? page.Contents?.length ?? 0) > 0
+  }
+
+  async get(bucket: string, key: string, version?: string): Promise<Buffer> {
+    const response = await this.call(bucket, key, version, () =>
+      this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...versionOf(version) })),
     )
     if (response.Body === undefined) return Buffer.alloc(0)
     return Buffer.from(await response.Body.transformToByteArray())
@@ -194,6 +222,12 @@ export class S3ObjectStore implements ObjectStore {
       throw err
     }
   }
+}
+
+/** How a version is asked for: an ETag-shaped one as `If-Match`, anything else as `VersionId`. */
+function versionOf(version: string | undefined): { VersionId?: string; IfMatch?: string } {
+  if (version === undefined) return {}
+  return etagPattern.test(version) ? { IfMatch: `"${version}"` } : { VersionId: version }
 }
 
 function stripQuotes(etag: string): string {
