@@ -217,6 +217,19 @@ describe('validateCreateEnvironment', () => {
     [{ SourceBucketArn: 'arn:aws:s3:::My_Bucket' }, "at 'sourceBucketArn'"],
     [{ SourceBucketArn: 'arn:aws:s3:::b/prefix' }, "at 'sourceBucketArn'"],
     [
+      { SourceBucketArn: 'arn:aws:s3:::b' },
+      "SourceBucketArn 'arn:aws:s3:::b' does not name a valid S3 bucket: 'b' must be 3-63 characters long (it has 1).",
+    ],
+    [
+      { SourceBucketArn: `arn:aws:s3:::${'a'.repeat(64)}` },
+      'must be 3-63 characters long (it has 64)',
+    ],
+    [{ SourceBucketArn: 'arn:aws:s3:::my..bucket' }, "'my..bucket' must not contain two adjacent"],
+    [{ SourceBucketArn: 'arn:aws:s3:::-bucket' }, 'start and end with a letter or digit'],
+    [{ SourceBucketArn: 'arn:aws:s3:::10.0.0.1' }, 'must not be formatted as an IP address'],
+    [{ SourceBucketArn: 'arn:aws:s3:::xn--bucket' }, 'must not start with "xn--"'],
+    [{ SourceBucketArn: 'arn:aws:s3:::bucket-s3alias' }, 'must not end with "-s3alias"'],
+    [
       { DagS3Path: '' },
       "Value '' at 'dagS3Path' failed to satisfy constraint: Member must have length greater than or equal to 1",
     ],
@@ -455,14 +468,17 @@ describe('validateCreateEnvironment', () => {
       ['Plugins', 'plugins.zip'],
       ['Requirements', 'requirements.txt'],
       ['StartupScript', 'startup.sh'],
-    ])('%s needs its object version with its path, and its path with its version', (kind, file) => {
-      expect(createMessage({ [`${kind}S3Path`]: file })).toBe(
-        `${kind}S3ObjectVersion is required when ${kind}S3Path is set.`,
-      )
-      expect(createMessage({ [`${kind}S3ObjectVersion`]: 'v1' })).toBe(
-        `${kind}S3ObjectVersion is set but ${kind}S3Path is not.`,
-      )
-    })
+    ])(
+      '%s takes its path without an object version (resolved later), never a version without its path',
+      (kind, file) => {
+        const { spec } = validateCreateEnvironment('MyEnv', minimal({ [`${kind}S3Path`]: file }))
+        expect(spec).toMatchObject({ [`${kind[0]!.toLowerCase()}${kind.slice(1)}S3Path`]: file })
+        expect(Object.keys(spec).filter((k) => k.endsWith('S3ObjectVersion'))).toEqual([])
+        expect(createMessage({ [`${kind}S3ObjectVersion`]: 'v1' })).toBe(
+          `${kind}S3ObjectVersion is set but ${kind}S3Path is not.`,
+        )
+      },
+    )
 
     it('refuses .. segments in bucket paths', () => {
       expect(createMessage({ DagS3Path: 'dags/../../etc' })).toBe(
@@ -693,16 +709,22 @@ describe('validateUpdateEnvironment', () => {
           Schedulers: 6,
           WorkerReplacementStrategy: 'NOW',
           AirflowVersion: '2.0.2',
-          RequirementsS3Path: 'requirements.txt',
+          SourceBucketArn: 'arn:aws:s3:::b',
         }),
       ),
     ).toBe(
       '4 validation errors detected: ' +
-        'RequirementsS3ObjectVersion is required when RequirementsS3Path is set; ' +
+        "SourceBucketArn 'arn:aws:s3:::b' does not name a valid S3 bucket: 'b' must be 3-63 characters long (it has 1); " +
         "AirflowVersion '2.0.2' is not supported. Supported versions: 3.3.2, 3.2.1; " +
         "Value '6' at 'schedulers' failed to satisfy constraint: Member must have value less than or equal to 5; " +
         "Value 'NOW' at 'workerReplacementStrategy' failed to satisfy constraint: Member must satisfy enum value set: [FORCED, GRACEFUL]",
     )
+  })
+
+  it('takes a path alone: its object version is resolved at the request', () => {
+    expect(validateUpdateEnvironment('MyEnv', { RequirementsS3Path: 'r.txt' }).changes).toEqual({
+      requirementsS3Path: 'r.txt',
+    })
   })
 
   it('takes an object version alone (the path is already set)', () => {
@@ -759,6 +781,17 @@ describe('mergeEnvironmentSpec', () => {
     const merged = mergeEnvironmentSpec(current, { requirementsS3ObjectVersion: 'v2' })
     expect(merged.requirementsS3Path).toBe('r.txt')
     expect(merged.requirementsS3ObjectVersion).toBe('v2')
+  })
+
+  it('drops the current object version when a path is sent without one (not inherited)', () => {
+    const current = currentSpec({ requirementsS3Path: 'r.txt', requirementsS3ObjectVersion: 'v1' })
+    const same = mergeEnvironmentSpec(current, { requirementsS3Path: 'r.txt' })
+    expect(same.requirementsS3Path).toBe('r.txt')
+    expect(same).not.toHaveProperty('requirementsS3ObjectVersion')
+    const other = mergeEnvironmentSpec(current, { requirementsS3Path: 'r2.txt' })
+    expect(other).not.toHaveProperty('requirementsS3ObjectVersion')
+    // Changes that name no input keep every version.
+    expect(mergeEnvironmentSpec(current, { maxWorkers: 4 }).requirementsS3ObjectVersion).toBe('v1')
   })
 
   it('moves counts to the new class defaults when switching to or from mw1.micro', () => {

@@ -46,6 +46,7 @@ import {
   type WorkerReplacementStrategy,
 } from './environment.js'
 import { ValidationError } from './errors.js'
+import { bucketNameProblem } from '../storage/object-store.js'
 import type {
   CreateEnvironmentRequest,
   InvokeRestApiRequest,
@@ -516,7 +517,12 @@ function bodyObject(p: Problems, body: unknown): Json | undefined {
 // ---------------------------------------------------------------------------------------------
 // Environment spec fields (shared by CreateEnvironment and UpdateEnvironment)
 
-const ARTIFACTS = [
+/**
+ * The inputs read from the source bucket, each a `…S3Path` and its `…S3ObjectVersion`. An
+ * omitted version means the version current when the request is accepted (the environment
+ * service resolves it; MWAA's model makes the version members optional).
+ */
+export const ARTIFACTS = [
   { path: 'pluginsS3Path', version: 'pluginsS3ObjectVersion' },
   { path: 'requirementsS3Path', version: 'requirementsS3ObjectVersion' },
   { path: 'startupScriptS3Path', version: 'startupScriptS3ObjectVersion' },
@@ -545,23 +551,15 @@ function readSpecFields(p: Problems, src: Json, operation: 'create' | 'update'):
     'executionRoleArn',
     readString(p, src, 'executionRoleArn', 'executionRoleArn', RULES.iamRoleArn, create),
   )
-  set(
-    'sourceBucketArn',
-    readString(p, src, 'sourceBucketArn', 'sourceBucketArn', RULES.s3BucketArn, create),
-  )
+  set('sourceBucketArn', readSourceBucketArn(p, src, create))
   set('dagS3Path', readRelativePath(p, src, 'dagS3Path', create))
   for (const artifact of ARTIFACTS) {
     set(artifact.path, readRelativePath(p, src, artifact.path, false))
+    // Optional in MWAA's model: an omitted version is resolved by the environment service.
     set(
       artifact.version,
       readString(p, src, artifact.version, artifact.version, RULES.s3ObjectVersion),
     )
-    // "If specified, then the … version is required" (UpdateEnvironment / CreateEnvironment docs).
-    if (src[artifact.path] !== undefined && src[artifact.version] === undefined) {
-      p.sentence(
-        `${wireName(artifact.version)} is required when ${wireName(artifact.path)} is set.`,
-      )
-    }
   }
 
   set('networkConfiguration', readNetworkConfiguration(p, src, operation))
@@ -651,6 +649,26 @@ function readSpecFields(p: Problems, src: Json, operation: 'create' | 'update'):
   )
   if (strategy !== undefined) fields.workerReplacementStrategy = strategy
   return fields
+}
+
+/**
+ * `SourceBucketArn`: the model's `S3BucketArn` (1–1224, `arn:aws(-[a-z]+)?:s3:::[a-z0-9.-]+`),
+ * and a bucket name that S3's naming rules allow ({@link bucketNameProblem}: 3–63 characters,
+ * no `..`, not an IP address, no reserved prefix or suffix) — MWAA refuses a bucket that cannot
+ * exist, and a folder bucket needs a safe folder name.
+ */
+function readSourceBucketArn(p: Problems, src: Json, required: boolean): string | undefined {
+  const arn = readString(p, src, 'sourceBucketArn', 'sourceBucketArn', RULES.s3BucketArn, required)
+  if (arn === undefined) return undefined
+  const bucket = arn.slice(arn.indexOf(':::') + 3)
+  const problem = bucketNameProblem(bucket)
+  if (problem !== undefined) {
+    p.sentence(
+      `${wireName('sourceBucketArn')} '${arn}' does not name a valid S3 bucket: '${bucket}' ${problem}.`,
+    )
+    return undefined
+  }
+  return arn
 }
 
 /**
@@ -977,6 +995,8 @@ export function validateUpdateEnvironment(name: string, body: unknown): UpdateEn
 /**
  * Applies an update's `changes` to the current spec and validates the result.
  * - Subnets are always the current ones (they cannot change).
+ * - A `…S3Path` sent without its `…S3ObjectVersion` leaves the version unset (it is not
+ *   inherited): the environment service resolves it to the version current at the request.
  * - When the class changes between `mw1.micro` and a Celery class, counts not in `changes` take
  *   the new class's defaults ({@link defaultCounts}): MWAA fixes every count of `mw1.micro` at 1.
  * @param current - the environment's spec now
@@ -1002,6 +1022,11 @@ export function mergeEnvironmentSpec(
       ],
     },
   }
+  for (const artifact of ARTIFACTS) {
+    if (defined[artifact.path] !== undefined && defined[artifact.version] === undefined) {
+      delete merged[artifact.version]
+    }
+  }
   if (defined.environmentClass !== undefined) {
     const wasHybrid = findEnvironmentClass(current.environmentClass)?.hybrid === true
     const isHybrid = findEnvironmentClass(defined.environmentClass)?.hybrid === true
@@ -1025,8 +1050,8 @@ export function mergeEnvironmentSpec(
  * - `mw1.micro`: Schedulers, Min/MaxWorkers and Min/MaxWebservers are all 1 (MWAA user guide,
  *   "Environment class");
  * - Celery classes: Schedulers 2–5 and Min/MaxWebservers 2–5 (MWAA API reference);
- * - Plugins, Requirements and StartupScript: a path needs its object version and an object
- *   version needs its path.
+ * - Plugins, Requirements and StartupScript: an object version needs its path (a path without
+ *   a version is allowed here; the environment service resolves the version).
  * @throws ValidationError listing every broken rule, each a sentence naming the wire fields
  */
 export function validateMergedSpec(spec: EnvironmentSpec): void {
@@ -1065,13 +1090,7 @@ export function validateMergedSpec(spec: EnvironmentSpec): void {
     }
   }
   for (const artifact of ARTIFACTS) {
-    const hasPath = spec[artifact.path] !== undefined
-    const hasVersion = spec[artifact.version] !== undefined
-    if (hasPath && !hasVersion) {
-      p.sentence(
-        `${wireName(artifact.version)} is required when ${wireName(artifact.path)} is set.`,
-      )
-    } else if (hasVersion && !hasPath) {
+    if (spec[artifact.version] !== undefined && spec[artifact.path] === undefined) {
       p.sentence(`${wireName(artifact.version)} is set but ${wireName(artifact.path)} is not.`)
     }
   }

@@ -19,7 +19,13 @@ import { mwaaComponentKinds, type EnvironmentLayout } from '../airflow/component
 import type { EnvironmentRecord } from '../domain/environment.js'
 import { runCommand } from '../lib/run-command.js'
 import type { Logger } from '../observability/logger.js'
-import { ObjectNotFoundError, parseBucketArn, type ObjectStore } from '../storage/object-store.js'
+import {
+  BucketNotFoundError,
+  ObjectNotFoundError,
+  parseBucketArn,
+  type ObjectStore,
+} from '../storage/object-store.js'
+import { unreadableVersionMessage } from '../storage/object-versions.js'
 
 /** How long one import check (plugins, DAGs) may take, in ms. */
 const IMPORT_CHECK_TIMEOUT_MS = 300_000
@@ -391,18 +397,27 @@ export class ArtifactPreparer {
     }
   }
 
-  /** Reads an input from the environment's bucket. @throws ArtifactError when it is missing */
+  /**
+   * Reads an input from the environment's bucket.
+   * @throws ArtifactError ARTIFACT_NOT_FOUND when the bucket, the file or that version of it is
+   *   missing; the message follows MWAA's `Unable to read version {version} of file {file}` and
+   *   names the version that exists now (a folder bucket's: the file's SHA-256)
+   */
   private async read(record: EnvironmentRecord, key: string, version?: string): Promise<Buffer> {
     const bucket = parseBucketArn(record.spec.sourceBucketArn)
+    const { objectStore } = this.options
     try {
-      return await this.options.objectStore.get(bucket, key, version)
+      return await objectStore.get(bucket, key, version)
     } catch (err) {
-      if (err instanceof ObjectNotFoundError) {
-        // MWAA: "Unable to read version {version} of file {file}".
+      if (err instanceof BucketNotFoundError) {
         throw new ArtifactError(
           'ARTIFACT_NOT_FOUND',
-          `Unable to read version ${version ?? '(latest)'} of file ${key} in bucket ${bucket}.`,
+          `Unable to read ${version === undefined ? '' : `version ${version} of `}file ${key}: bucket ${bucket} does not exist.`,
         )
+      }
+      if (err instanceof ObjectNotFoundError) {
+        const message = await unreadableVersionMessage(objectStore, bucket, key, version)
+        throw new ArtifactError('ARTIFACT_NOT_FOUND', message)
       }
       throw err
     }

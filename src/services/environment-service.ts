@@ -28,10 +28,12 @@ import {
 } from '../domain/errors.js'
 import { deriveEnvironmentStatus, deriveLastUpdate, type StatusInput } from '../domain/status.js'
 import {
+  ARTIFACTS,
   mergeEnvironmentSpec,
   validateEnvironmentArn,
   validateMergedSpec,
 } from '../domain/validation.js'
+import type { ObjectStore } from '../storage/object-store.js'
 import { ArtifactError, refusedUpdate } from '../reconciler/artifacts.js'
 import type { EnvironmentReconciler } from '../reconciler/environment-reconciler.js'
 import {
@@ -49,6 +51,12 @@ import type {
   UpdateEnvironmentRequest,
   WebLoginTokenOutput,
 } from './environment-service-port.js'
+import {
+  dagSourceProblem,
+  inputsNamedBy,
+  resolveSourceInputs,
+  type InputsToCheck,
+} from './source-inputs.js'
 
 /** MWAA's InvokeRestApi limits (reference §1.4): 10 s timeout, 6 MB response. */
 export const INVOKE_REST_API_TIMEOUT_MS = 10_000
@@ -104,6 +112,10 @@ function statusInput(record: EnvironmentRecord): StatusInput {
 export interface EnvironmentDescription {
   name: string
   status: string
+  /**
+   * Why the environment is not healthy (the reconciler's observation), and what is wrong with
+   * its DAG source now (a missing bucket or DagS3Path folder), joined by `; `.
+   */
   message?: string
   /**
    * Celery workers (all 0 for mw1.micro): `desired` = the autoscaler's count within
@@ -154,6 +166,12 @@ export interface EnvironmentServiceOptions {
   invokeRestApiRatePerSecond: number
   /** Checks that a `KmsKey` exists and can be used. */
   keyRing: Pick<KeyRing, 'validateKeyForUse'>
+  /**
+   * The buckets environments read (the control plane's object store): checked when a create or
+   * update is accepted, and used to resolve omitted `…S3ObjectVersion`s. Without it no bucket is
+   * checked and a `…S3Path` needs its version (only for wiring that reads no buckets).
+   */
+  objectStore?: ObjectStore
 }
 
 /** The environment service (implements the API's port). */
@@ -176,6 +194,7 @@ export class EnvironmentService implements EnvironmentServicePort {
         throw err
       }
     }
+    const spec = await this.checkSource(request.spec, 'all')
     const { region, accountId } = this.options
     const arn = environmentArn(region, accountId, request.name)
     const now = new Date()
@@ -185,7 +204,7 @@ export class EnvironmentService implements EnvironmentServicePort {
         id: randomBytes(5).toString('hex'),
         arn,
         createdAt: now,
-        spec: request.spec,
+        spec,
         generation: 1,
         tags: request.tags,
         lastUpdateRequest: { createdAt: now, source: 'CreateEnvironment' },
@@ -241,9 +260,10 @@ export class EnvironmentService implements EnvironmentServicePort {
     // After refused inputs the previous spec still runs: the update starts from it (MWAA rolls a
     // failed update back).
     const running = this.runningSpec(record)
-    const spec = mergeEnvironmentSpec(running, request.changes)
-    const versionRefusal = versionChangeRefusal(running.airflowVersion, spec.airflowVersion)
+    const merged = mergeEnvironmentSpec(running, request.changes)
+    const versionRefusal = versionChangeRefusal(running.airflowVersion, merged.airflowVersion)
     if (versionRefusal) throw new ValidationError(versionRefusal)
+    const spec = await this.checkSource(merged, inputsNamedBy(request.changes))
     try {
       await this.options.store.updateSpec(
         record.name,
@@ -283,7 +303,10 @@ export class EnvironmentService implements EnvironmentServicePort {
     if (!UPDATABLE.has(status)) {
       throw new ValidationError(`Environments with ${status} status cannot be validated against.`)
     }
-    const spec = mergeEnvironmentSpec(this.runningSpec(record), request.changes)
+    const spec = await this.checkSource(
+      mergeEnvironmentSpec(this.runningSpec(record), request.changes),
+      inputsNamedBy(request.changes),
+    )
     const started = performance.now()
     const seconds = () => Math.round((performance.now() - started) / 100) / 10
     try {
@@ -406,10 +429,14 @@ export class EnvironmentService implements EnvironmentServicePort {
     const count = (component: string, phase: string): number =>
       components.filter((c) => c.component === component && c.phase === phase).length
     const { scaling } = record
+    const source = this.options.objectStore
+      ? await dagSourceProblem(this.options.objectStore, view.record.spec)
+      : undefined
+    const message = [record.observation.message, source].filter(Boolean).join('; ')
     return {
       name: record.name,
       status: view.status,
-      ...(record.observation.message ? { message: record.observation.message } : {}),
+      ...(message ? { message } : {}),
       workers: {
         desired: desiredWorkerCount(record.spec, scaling),
         actual: count('worker', 'running'),
@@ -542,6 +569,27 @@ export class EnvironmentService implements EnvironmentServicePort {
       stderr: result.stderr.toString('base64'),
       principal: claims.principal,
     }
+  }
+
+  /**
+   * Checks the spec's bucket and inputs and resolves omitted object versions
+   * ({@link resolveSourceInputs}); without an object store, only that every `…S3Path` has its
+   * `…S3ObjectVersion`.
+   * @throws ValidationError naming the bucket, or the input's fields and what exists now
+   */
+  private async checkSource(spec: EnvironmentSpec, check: InputsToCheck): Promise<EnvironmentSpec> {
+    const { objectStore } = this.options
+    if (objectStore) return resolveSourceInputs(objectStore, spec, check)
+    const missing = ARTIFACTS.find(
+      (a) => spec[a.path] !== undefined && spec[a.version] === undefined,
+    )
+    if (missing) {
+      const wire = (field: string) => field.charAt(0).toUpperCase() + field.slice(1)
+      throw new ValidationError(
+        `${wire(missing.version)} is required when ${wire(missing.path)} is set (this control plane reads no buckets).`,
+      )
+    }
+    return spec
   }
 
   /**

@@ -8,10 +8,15 @@
  *   with `../` paths, a plugin that does not import, a startup script that exits non-zero or
  *   sleeps past the limit — each end UPDATE_FAILED naming the culprit, while the environment
  *   keeps running exactly as it was (same processes; a DAG run started before finishes);
- * - a good update afterwards applies.
+ * - a good update afterwards applies;
+ * - omitted `…S3ObjectVersion`s (create and update) are the versions current at the request,
+ *   shown by GetEnvironment; a missing or invalid bucket, a missing input and a version that does
+ *   not exist are refused at the request (naming the version that exists now), storing nothing;
+ * - a bucket that disappears later shows in `airdock status` and the environment's DAG sync log.
  */
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -119,10 +124,21 @@ beforeAll(async () => {
       ].join('\n'),
     ),
   )
-  const res = await api('PUT', `/environments/${NAME}`, microEnvironmentBody(BUCKET, good))
+  // Paths only: the versions current now are resolved and recorded (MWAA's model makes them optional).
+  const paths = Object.fromEntries(Object.entries(good).filter(([k]) => k.endsWith('S3Path')))
+  const res = await api('PUT', `/environments/${NAME}`, microEnvironmentBody(BUCKET, paths))
   expect(res.status, JSON.stringify(res.json)).toBe(200)
   await waitForStatus('AVAILABLE')
 })
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** A request refused with a ValidationException (MWAA's only 400). @returns its message */
+async function refused(method: string, pathname: string, body: unknown): Promise<string> {
+  const res = await api(method, pathname, body)
+  expect(res.status, JSON.stringify(res.json)).toBe(400)
+  return res.json.message as string
+}
 
 afterAll(async () => {
   await t?.destroy()
@@ -154,6 +170,63 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     expect(t.cp.driver.specOf(id, 'api-server-1')!.env.STARTUP_GREETING).toBe(
       'hi from the startup script (webserver)',
     )
+  })
+
+  it('records the versions current at create for omitted …S3ObjectVersions', async () => {
+    const env = await environment()
+    // Folder buckets: an object's version is the SHA-256 of the file.
+    expect(env.RequirementsS3ObjectVersion).toBe(sha256('pyjokes==0.8.3\n'))
+    expect(env.RequirementsS3ObjectVersion).toBe(good.RequirementsS3ObjectVersion)
+    expect(env.PluginsS3ObjectVersion).toBe(good.PluginsS3ObjectVersion)
+    expect(env.StartupScriptS3ObjectVersion).toBe(good.StartupScriptS3ObjectVersion)
+    expect((await t.cp.store.get(NAME))!.spec.requirementsS3ObjectVersion).toBe(
+      good.RequirementsS3ObjectVersion,
+    )
+  })
+
+  it('refuses a missing or invalid bucket, a missing input and a version that does not exist, storing nothing', async () => {
+    const body = (bucket: string, extra: Record<string, unknown> = {}) =>
+      microEnvironmentBody(bucket, extra)
+    expect(await refused('PUT', '/environments/other-env', body('no-such-bucket'))).toBe(
+      'Bucket no-such-bucket (SourceBucketArn arn:aws:s3:::no-such-bucket) does not exist.',
+    )
+    expect(await refused('PUT', '/environments/other-env', body('b'))).toContain(
+      "SourceBucketArn 'arn:aws:s3:::b' does not name a valid S3 bucket",
+    )
+    expect(
+      await refused(
+        'PUT',
+        '/environments/other-env',
+        body(BUCKET, { RequirementsS3Path: 'no-such-requirements.txt' }),
+      ),
+    ).toContain(
+      `RequirementsS3Path 'no-such-requirements.txt' has no version to take as RequirementsS3ObjectVersion. Unable to read file no-such-requirements.txt in bucket ${BUCKET}: s3://${BUCKET}/no-such-requirements.txt does not exist.`,
+    )
+    expect((await api('GET', '/environments/other-env')).status).toBe(404)
+    expect((await api('GET', '/environments')).json.Environments).toEqual([NAME])
+
+    const before = await t.cp.store.get(NAME)
+    expect(
+      await refused('PATCH', `/environments/${NAME}`, {
+        SourceBucketArn: 'arn:aws:s3:::no-such-bucket',
+      }),
+    ).toBe('Bucket no-such-bucket (SourceBucketArn arn:aws:s3:::no-such-bucket) does not exist.')
+    expect(
+      await refused('PATCH', `/environments/${NAME}`, { SourceBucketArn: 'arn:aws:s3:::b' }),
+    ).toContain("'b' must be 3-63 characters long")
+    // The error names the version that exists now (a folder bucket's: the file's SHA-256).
+    expect(
+      await refused('PATCH', `/environments/${NAME}`, {
+        RequirementsS3ObjectVersion: 'deadbeef',
+        MaxWorkers: 1,
+      }),
+    ).toBe(
+      `RequirementsS3ObjectVersion 'deadbeef' cannot be used. Unable to read version deadbeef of file requirements.txt in bucket ${BUCKET}: the version that exists now is ${good.RequirementsS3ObjectVersion} (\`airdock bucket ls ${BUCKET}\` lists versions).`,
+    )
+    const after = await t.cp.store.get(NAME)
+    expect(after!.generation).toBe(before!.generation)
+    expect(after!.spec).toEqual(before!.spec)
+    expect((await environment()).Status).toBe('AVAILABLE')
   })
 
   it('refuses a requirements.txt that cannot install within seconds, while a running DAG run finishes', async () => {
@@ -252,8 +325,10 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
 
   it('applies a good update after the failed ones, and the DAG still runs', async () => {
     // Only what changes: the update starts from what runs, not from the refused inputs.
+    // A path without its version: the version current at the request is applied.
+    await put('requirements-2.txt', 'pyjokes==0.6.0\n')
     const res = await api('PATCH', `/environments/${NAME}`, {
-      ...(await input('Requirements', 'requirements-2.txt', 'pyjokes==0.6.0\n')),
+      RequirementsS3Path: 'requirements-2.txt',
       ...(await input(
         'StartupScript',
         'startup-2.sh',
@@ -263,6 +338,7 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     expect(res.status, JSON.stringify(res.json)).toBe(200)
     await waitForStatus('AVAILABLE', 240_000)
     expect((await environment()).LastUpdate.Status).toBe('SUCCESS')
+    expect((await environment()).RequirementsS3ObjectVersion).toBe(sha256('pyjokes==0.6.0\n'))
     const runId = await trigger('inputs_dag')
     expect(await waitForRun('inputs_dag', runId)).toBe('success')
     expect(await xcom('inputs_dag', runId, 'joke')).toMatch(/^pyjokes 0\.6\.0: /)
@@ -296,5 +372,37 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     expect(after!.generation).toBe(before!.generation)
     expect(after!.spec).toEqual(before!.spec)
     expect((await environment()).Status).toBe('AVAILABLE')
+  })
+
+  it('shows a bucket that disappears in airdock status and in the DAG sync log, and its return', async () => {
+    const bucketDir = path.join(t.settings.dataDir, 'buckets', BUCKET)
+    const home = path.join(t.settings.dataDir, 'environments', (await t.cp.store.get(NAME))!.id)
+    const syncLog = path.join(home, 'logs', 'components', 'dag-sync.log')
+    const describeMessage = async () => ((await client.describe()).message ?? '') as string
+    expect(await describeMessage()).not.toContain('does not exist')
+    await rename(bucketDir, `${bucketDir}-away`)
+    try {
+      expect(await describeMessage()).toContain(
+        `Bucket ${BUCKET} (SourceBucketArn) does not exist: DAG files are not synced.`,
+      )
+      await waitFor(
+        'the DAG sync log names the missing bucket',
+        async () =>
+          (await readFile(syncLog, 'utf8').catch(() => '')).includes(
+            `BUCKET_NOT_FOUND: Bucket ${BUCKET} (SourceBucketArn) does not exist`,
+          ),
+        30_000,
+      )
+      // The DAGs synced before stay in place.
+      expect(existsSync(path.join(home, 'dags', 'inputs_dag.py'))).toBe(true)
+    } finally {
+      await rename(`${bucketDir}-away`, bucketDir)
+    }
+    expect(await describeMessage()).not.toContain('does not exist')
+    await waitFor(
+      'the DAG sync log records the return',
+      async () => (await readFile(syncLog, 'utf8')).includes('recovered: s3://inputs-bucket/dags/'),
+      30_000,
+    )
   })
 })
