@@ -189,6 +189,11 @@ export async function startControlPlane(
     accountId: settings.accountId,
     logger: log.child({ part: 'api' }),
     access: { identity, store: accessStore },
+    health: {
+      // A trivial query on the control-plane database (one row of one small table).
+      probeDatabase: async () => void (await accessStore.countUsers()),
+      countByStatus: () => store.countByStatus(settings.deletedRetentionMs),
+    },
   })
   registerExtensions(app, { service, identity, accessStore, keyRing })
   const server: ServerType = await new Promise((resolve, reject) => {

@@ -20,6 +20,7 @@ import {
 import { AccessDeniedError, ControlPlaneError, ValidationError } from '../domain/errors.js'
 import type { IdentityService, Principal } from '../iam/identity-service.js'
 import type { AccessStore } from '../store/access-store.js'
+import { PUBLIC_PATHS } from './public-routes.js'
 
 /** 404 `UnknownOperationException`: no MWAA operation or extension has this method and path. */
 export class UnknownOperationError extends ControlPlaneError {
@@ -147,6 +148,16 @@ export function routeAccess(
   return undefined
 }
 
+/**
+ * Whether a request is for one of the endpoint's public routes (`GET`/`HEAD` of `/`, `/healthz`,
+ * `/metrics`, see `public-routes.ts`): answered without a signature, not audited (they change
+ * nothing and say nothing secret).
+ * @param pathname - the request path as received
+ */
+export function isPublicRoute(method: string, pathname: string): boolean {
+  return (method === 'GET' || method === 'HEAD') && PUBLIC_PATHS.includes(pathname)
+}
+
 /** What the API needs of the identity service. */
 export type AccessIdentity = Pick<IdentityService, 'authenticate' | 'authorize' | 'highestRole'>
 
@@ -183,12 +194,13 @@ const auditNotes = new WeakMap<object, { access: RouteAccess; principal: string 
 
 /**
  * Authenticates (SigV4) and authorizes every request before its handler runs. Unknown routes
- * still need a valid signature (then 404). Token-authenticated routes (the gateway's) pass
- * through; their handlers verify the token.
+ * still need a valid signature (then 404). Token-authenticated routes (the gateway's) and the
+ * public routes ({@link isPublicRoute}) pass through; the former's handlers verify the token.
  */
 export function accessMiddleware(options: AccessMiddlewareOptions): MiddlewareHandler {
   return async (c, next) => {
     const url = new URL(c.req.url)
+    if (isPublicRoute(c.req.method, url.pathname)) return next()
     const rawSegments = url.pathname.split('/').slice(1)
     let segments: string[] | undefined
     try {

@@ -4,7 +4,8 @@
  *
  * Routing is by method and path only: the `Host` header is ignored, so requests work with or
  * without the `api.` / `env.` host prefixes SDKs add (reference §0, §12). Every response carries
- * `x-amzn-RequestId` and `content-type: application/json`.
+ * `x-amzn-RequestId` and `content-type: application/json` — but the root page for browsers
+ * (HTML) and the errors for services airdock does not serve, which take their protocol's type.
  */
 import { randomUUID } from 'node:crypto'
 import { Hono, type Context } from 'hono'
@@ -25,6 +26,8 @@ import type { EnvironmentServicePort } from '../services/environment-service-por
 import type { AccessStore } from '../store/access-store.js'
 import { accessMiddleware, auditMiddleware, principalOf, type AccessIdentity } from './access.js'
 import { toErrorResponse } from './error-mapper.js'
+import { registerPublicRoutes, type HealthSource } from './public-routes.js'
+import { unservedServiceMiddleware } from './unserved-services.js'
 import {
   fromWire,
   isJsonObject,
@@ -59,6 +62,14 @@ export interface ApiAppOptions {
    * nothing is authenticated and the token and role operations answer AccessDeniedException.
    */
   access?: { identity: AccessIdentity; store: Pick<AccessStore, 'appendAudit'> }
+  /**
+   * What the unauthenticated `GET /healthz` probes: the control-plane database (a trivial query)
+   * and the environments per status. `startControlPlane` always passes it; without it
+   * `/healthz` reports the control plane only. See `public-routes.ts`.
+   */
+  health?: HealthSource
+  /** How long `/healthz` waits for each probe before it reports it down, in ms (default 3000). */
+  healthProbeTimeoutMs?: number
 }
 
 /**
@@ -70,6 +81,12 @@ export type ApiEnv = BlankEnv
 
 /** A body over the limit (400 ValidationException; the connection is closed after it). */
 class BodyTooLargeError extends ValidationError {}
+
+/**
+ * Content types a route may choose instead of JSON: the root page's HTML, and the XML, CBOR or
+ * AWS JSON of an unserved service's error (`unserved-services.ts`).
+ */
+const KEPT_CONTENT_TYPE = /^(text\/html|text\/xml|application\/cbor|application\/x-amz-json-)/
 
 /** Default body size limit: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -91,6 +108,10 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
  * | CreateWebLoginToken | `POST /webtoken/{Name}` | `{WebToken, WebServerHostname, IamIdentity, AirflowIdentity}` |
  * | CreateCliToken | `POST /clitoken/{Name}` | `{CliToken, WebServerHostname}` |
  *
+ * Unauthenticated: `GET /` (what this endpoint is), `GET /healthz` and `GET /metrics`
+ * (`public-routes.ts`). A request signed for another AWS service than `airflow` is answered
+ * `ServiceNotServedException` naming that service (`unserved-services.ts`).
+ *
  * With `access`, every request is authenticated (SigV4) and authorized before its handler runs
  * (`access.ts`), and requests that change something or issue a token are audited.
  *
@@ -111,7 +132,9 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
     const started = performance.now()
     await next()
     c.res.headers.set('x-amzn-RequestId', requestId)
-    c.res.headers.set('content-type', 'application/json')
+    if (!KEPT_CONTENT_TYPE.test(c.res.headers.get('content-type') ?? '')) {
+      c.res.headers.set('content-type', 'application/json')
+    }
     logger.info(
       {
         requestId,
@@ -123,6 +146,12 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
       'request handled',
     )
   })
+
+  // Before authentication: the answer names the service the request was signed for, nothing more.
+  app.use(
+    '*',
+    unservedServiceMiddleware((c) => requestIds.get(c) ?? 'unknown'),
+  )
 
   const access = options.access
   const accessOptions = access && {
@@ -145,6 +174,14 @@ export function createApiApp(options: ApiAppOptions): Hono<ApiEnv> {
   )
 
   if (accessOptions) app.use('*', accessMiddleware(accessOptions))
+
+  registerPublicRoutes(app, {
+    ...(options.health ? { health: options.health } : {}),
+    ...(options.healthProbeTimeoutMs !== undefined
+      ? { healthProbeTimeoutMs: options.healthProbeTimeoutMs }
+      : {}),
+    logger,
+  })
 
   /** The highest Airflow role the caller may use on environment `name` for `action`. */
   const roleFor = (c: Context, action: string, name: string) => {

@@ -16,8 +16,10 @@ import type {
   EnvironmentRecord,
   EnvironmentScaling,
   EnvironmentSpec,
+  EnvironmentStatus,
   LastUpdateRequest,
 } from '../domain/environment.js'
+import { deriveEnvironmentStatus } from '../domain/status.js'
 
 const MIGRATIONS_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -246,6 +248,35 @@ export class EnvironmentStore {
       [id],
     )
     return result.rows[0]?.name
+  }
+
+  /**
+   * The number of environments in each MWAA status, derived as GetEnvironment derives it
+   * (`deriveEnvironmentStatus`), for `/healthz`. Reads only generations and observations (no
+   * sealed value is opened).
+   * @param deletedRetentionMs - DELETED environments older than this are left out, as
+   *   ListEnvironments leaves them out
+   * @returns counts by status; statuses without environments are absent
+   */
+  async countByStatus(
+    deletedRetentionMs: number,
+  ): Promise<Partial<Record<EnvironmentStatus, number>>> {
+    const result = await this.pool.query<Pick<Row, 'generation' | 'observation'>>(
+      `SELECT generation, observation FROM environments
+       WHERE deleted_at IS NULL OR deleted_at > now() - make_interval(secs => $1)`,
+      [deletedRetentionMs / 1000],
+    )
+    const counts: Partial<Record<EnvironmentStatus, number>> = {}
+    for (const row of result.rows) {
+      const observation = observationFromRow(row.observation)
+      const status = deriveEnvironmentStatus({
+        phase: observation.phase,
+        generation: row.generation,
+        observation,
+      })
+      counts[status] = (counts[status] ?? 0) + 1
+    }
+    return counts
   }
 
   /** @returns every stored environment, oldest first */

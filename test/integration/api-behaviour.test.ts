@@ -2,8 +2,11 @@
  * The MWAA API against the real service, store and reconciler: bad requests change nothing,
  * state rules (duplicate name, update while CREATING or CREATE_FAILED, delete of DELETED),
  * host prefixes, and CREATE_FAILED with the reason and everything cleaned up — forced here by
- * a runtime that cannot be built (a Python interpreter that does not exist).
+ * a runtime that cannot be built (a Python interpreter that does not exist). Also the endpoint's
+ * unauthenticated routes (`/healthz`, `/`) and what the AWS CLI is told when it calls a service
+ * airdock does not serve.
  */
+import { execFile } from 'node:child_process'
 import http from 'node:http'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
@@ -28,6 +31,7 @@ import {
   type TestControlPlane,
 } from '../support/control-plane.js'
 import { microEnvironmentBody } from '../support/mwaa-client.js'
+import { awsCli, awsClientEnv } from '../support/aws-cli.js'
 import { credentialsFileFor, signedFetch } from '../support/credentials.js'
 import { readCredentialsFile, signRequest } from '../../src/iam/signed-fetch.js'
 
@@ -55,6 +59,11 @@ async function call(
   }
 }
 
+/**
+ * Every environment as GetEnvironment shows it, without what the reconciler changes while a
+ * test runs (the status, and what follows from it: LastUpdate's status and error, and the
+ * WebserverUrl, which a CREATE_FAILED environment no longer has).
+ */
 async function snapshot(): Promise<unknown> {
   const list = await call('GET', '/environments')
   const envs = []
@@ -63,6 +72,7 @@ async function snapshot(): Promise<unknown> {
     envs.push({
       ...e,
       Status: undefined,
+      WebserverUrl: undefined,
       LastUpdate: { ...e.LastUpdate, Status: undefined, Error: undefined },
     })
   }
@@ -250,6 +260,62 @@ describe('the MWAA API on the real control plane', () => {
     const dbs = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'airflow_%'")
     await client.end()
     expect(dbs.rows).toEqual([])
+  })
+
+  it('answers an unsigned GET /healthz: control plane and database up, environments per status', async () => {
+    const res = await fetch(`${t.cp.endpoint}/healthz`)
+    expect(res.status).toBe(200)
+    const health = await res.json()
+    // The same counts as GetEnvironment's statuses (`doomed` is CREATE_FAILED here).
+    const statuses: Record<string, number> = {}
+    for (const name of (await call('GET', '/environments')).json.Environments as string[]) {
+      const status = (await call('GET', `/environments/${name}`)).json.Environment.Status
+      statuses[status] = (statuses[status] ?? 0) + 1
+    }
+    expect(statuses.CREATE_FAILED).toBeGreaterThanOrEqual(1)
+    expect(health).toEqual({
+      status: 'ok',
+      controlPlane: 'up',
+      database: 'up',
+      environments: statuses,
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    })
+    const text = JSON.stringify(health)
+    expect(text).not.toContain('doomed')
+    expect(text).not.toContain(t.settings.dataDir)
+
+    const page = await fetch(`${t.cp.endpoint}/`, { headers: { accept: 'text/html' } })
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/)
+    expect(await page.text()).toContain(t.cp.endpoint)
+  })
+
+  it('tells the AWS CLI that the service it called is not served by airdock (and what is planned)', async () => {
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(
+          awsCli,
+          [...args, '--endpoint-url', t.cp.endpoint],
+          { env: awsClientEnv(t.cp.endpoint, 'us-east-1') },
+          (err, _stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stderr }),
+        )
+      })
+    const cases: [string[], RegExp][] = [
+      [['logs', 'describe-log-groups'], /'logs' \(Amazon CloudWatch Logs\).*planned/],
+      [['cloudwatch', 'list-metrics'], /'monitoring' \(Amazon CloudWatch\).*planned/],
+      [['sts', 'get-caller-identity'], /'sts' \(AWS Security Token Service\)/],
+      [['s3api', 'list-buckets'], /'s3' \(Amazon S3\)/],
+    ]
+    for (const [args, message] of cases) {
+      const { code, stderr } = await cli(args)
+      expect(code, args.join(' ')).not.toBe(0)
+      expect(stderr, args.join(' ')).toContain(
+        `An error occurred (ServiceNotServedException) when calling the`,
+      )
+      expect(stderr, args.join(' ')).toMatch(/which airdock does not serve/)
+      expect(stderr, args.join(' ')).toMatch(message)
+      expect(stderr).not.toContain('Credential should be scoped')
+    }
   })
 
   it('works with the AWS SDK for JavaScript v3 (disableHostPrefix), typed errors included', async () => {
