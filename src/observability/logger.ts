@@ -1,8 +1,11 @@
 /**
- * The control plane's logger: pino, JSON lines, with secrets redacted by key name
- * (style: constant message, variables in fields).
+ * The control plane's logger: pino, with secrets redacted by key name (style: constant message,
+ * variables in fields). JSON lines — but on a terminal (`npm start` in a shell), human-readable
+ * lines through pino-pretty (`19:28:03.123 INFO (api): request handled` and the fields below).
+ * Redaction happens before either format, so both hold the same `[redacted]` values.
  */
-import { pino, type Logger } from 'pino'
+import { pino, type DestinationStream, type Logger } from 'pino'
+import pretty from 'pino-pretty'
 
 export type { Logger }
 
@@ -20,12 +23,46 @@ export const REDACTED_KEYS = [
   'secrets',
 ] as const
 
+/** How log lines are written: JSON lines, or pino-pretty's human-readable lines. */
+export type LogFormat = 'json' | 'pretty'
+
+/**
+ * The format for a destination: `pretty` for standard output when it is a terminal (TTY),
+ * `json` otherwise (a file, a pipe, a service manager's journal).
+ * @param destination - as given to {@link createLogger} (undefined: standard output)
+ * @param stdoutIsTty - whether standard output is a terminal (default: `process.stdout.isTTY`)
+ */
+export function defaultLogFormat(
+  destination: string | number | undefined,
+  stdoutIsTty: boolean = process.stdout.isTTY === true,
+): LogFormat {
+  return destination === undefined && stdoutIsTty ? 'pretty' : 'json'
+}
+
 /**
  * Creates the root logger.
  * @param level - pino level name
  * @param destination - file descriptor or path (default: stdout)
+ * @param format - default {@link defaultLogFormat}: pretty on a terminal, JSON otherwise
  */
-export function createLogger(level: string, destination?: string | number): Logger {
+export function createLogger(
+  level: string,
+  destination?: string | number,
+  format: LogFormat = defaultLogFormat(destination),
+): Logger {
+  let stream: DestinationStream | undefined
+  if (format === 'pretty') {
+    stream = pretty({
+      destination: destination ?? 1,
+      // Terminals get colours; a file asked for pretty lines (tests) gets none.
+      colorize: destination === undefined,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      sync: true,
+    })
+  } else if (destination !== undefined) {
+    stream = pino.destination({ dest: destination, sync: false })
+  }
   return pino(
     {
       level,
@@ -34,6 +71,6 @@ export function createLogger(level: string, destination?: string | number): Logg
         censor: '[redacted]',
       },
     },
-    destination === undefined ? undefined : pino.destination({ dest: destination, sync: false }),
+    stream,
   )
 }
