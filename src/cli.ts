@@ -5,13 +5,16 @@
  *   airdock start                      run the control plane in the foreground (= npm start)
  *   airdock runtime build [VERSION…]   build Airflow runtimes (default: the latest; --all: every one)
  *   airdock runtime list               supported versions and whether each is built
- *   airdock status NAME                components, their phases and restarts, ports, log folder
+ *   airdock status [NAME]              NAME: its components, phases, restarts, log folder;
+ *                                      none: every process of this installation (pid, ports, memory)
  *   airdock web-login NAME             a sign-in link to the Airflow UI (CreateWebLoginToken)
  *   airdock validate NAME [--…-s3-path --…-s3-object-version]  check new inputs, apply nothing
  *   airdock iam …                      users, access keys and policies (administrators)
  *   airdock kms …                      customer keys for CreateEnvironment's KmsKey
  *   airdock audit                      the audit trail
- *   airdock stop-all                   stop every process airdock started under the data dir
+ *   airdock bucket ls BUCKET [PREFIX]  keys with version (folder bucket: SHA-256), size, time
+ *   airdock stop [--all]               stop this data dir's control plane (--all: and every
+ *                                      environment and PostgreSQL)
  *
  * Commands that talk to the running control plane sign their requests with the administrator
  * key in `$AIRDOCK_DATA_DIR/credentials` (or `--credentials FILE --profile P`).
@@ -20,16 +23,16 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Command } from 'commander'
 import { RuntimeManager } from './airflow/runtime-manager.js'
-import { loadSettings } from './config/settings.js'
+import { endpointFor, loadSettings, type Settings } from './config/settings.js'
 import { DEFAULT_AIRFLOW_VERSION, SUPPORTED_AIRFLOW_VERSIONS } from './domain/airflow-versions.js'
 import { findExecutable } from './lib/find-executable.js'
 import { createLogger } from './observability/logger.js'
-import { PLATFORM_GROUP } from './platform/postgres-server.js'
 import type { EnvironmentDescription } from './services/environment-service.js'
-import { FORCED_STOP_GRACE_MS } from './reconciler/environment-reconciler.js'
 import { readCredentialsFile, signedFetch } from './iam/signed-fetch.js'
-import { LocalDriver } from './runtime/local/local-driver.js'
-import { SecretBox } from './security/secret-box.js'
+import { runningControlPlane } from './platform/control-plane-pid.js'
+import { readInstallationState } from './platform/installation.js'
+import { printInstallationStatus, registerProcessCommands } from './cli/process-commands.js'
+import { registerBucketCommands } from './cli/bucket-command.js'
 
 const program = new Command('airdock')
   .description('Managed Workflows for Apache Airflow that you run yourself')
@@ -136,6 +139,18 @@ runtime
   })
 
 /**
+ * The endpoint of this data dir's control plane: `AIRDOCK_PORT`'s when set; otherwise the one
+ * the running control plane recorded in its pid file, or the port the installation recorded.
+ */
+async function controlPlaneEndpoint(settings: Settings): Promise<string> {
+  if (settings.portIsExplicit) return settings.endpoint
+  const running = await runningControlPlane(settings.dataDir)
+  if (running?.endpoint) return running.endpoint
+  const recorded = (await readInstallationState(settings.dataDir)).apiPort
+  return recorded ? endpointFor(settings.host, recorded) : settings.endpoint
+}
+
+/**
  * Calls the running control plane, signed with the credentials file (SigV4).
  * @throws Error with the API's message for an error answer
  */
@@ -147,7 +162,7 @@ async function callExtension(pathname: string, method = 'GET', body?: unknown): 
     options.profile,
   )
   const res = await signedFetch(
-    `${settings.endpoint}${pathname}`,
+    `${await controlPlaneEndpoint(settings)}${pathname}`,
     {
       method,
       headers: { 'content-type': 'application/json' },
@@ -171,10 +186,16 @@ function print(value: unknown): void {
 
 program
   .command('status')
-  .argument('<name>', 'environment name')
-  .description("an environment's components: phase, pid, restarts, health; workers desired/actual")
+  .argument('[name]', 'environment name (none: every process of this installation)')
+  .description(
+    "an environment's components: phase, pid, restarts, health; workers desired/actual. Without NAME: every process of this installation (pid, component, environment, ports, memory)",
+  )
   .option('--json', 'print JSON')
-  .action(async (name: string, options: { json?: boolean }) => {
+  .action(async (name: string | undefined, options: { json?: boolean }) => {
+    if (name === undefined) {
+      await printInstallationStatus(loadSettings().dataDir, options.json === true)
+      return
+    }
     const body = (await callExtension(
       `/airdock/v1/environments/${encodeURIComponent(name)}`,
     )) as EnvironmentDescription
@@ -379,28 +400,7 @@ program
     }
   })
 
-program
-  .command('stop-all')
-  .description(
-    'stop every process airdock started under the data dir (environments and PostgreSQL)',
-  )
-  .action(async () => {
-    const settings = loadSettings()
-    const secretBox = await SecretBox.openOrCreate(path.join(settings.dataDir, 'master.key'))
-    const driver = await LocalDriver.open({
-      runDir: path.join(settings.dataDir, 'run'),
-      logger: createLogger('warn'),
-      restartExited: false,
-      specCodec: secretBox.stringCodec(),
-    })
-    const groups = driver.groups()
-    // Like DeleteEnvironment: draining workers get a few seconds, not their hours-long drain.
-    for (const group of groups.filter((g) => g !== PLATFORM_GROUP)) {
-      await driver.stopGroup(group, { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS })
-    }
-    if (groups.includes(PLATFORM_GROUP)) await driver.stopGroup(PLATFORM_GROUP)
-    await driver.close({ stopProcesses: false })
-    console.log(`stopped ${groups.length} group(s)`)
-  })
+registerProcessCommands(program)
+registerBucketCommands(program)
 
 await program.parseAsync()

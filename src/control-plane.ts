@@ -5,16 +5,24 @@
  */
 import { chmod, mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { serve, type ServerType } from '@hono/node-server'
 import { RuntimeManager } from './airflow/runtime-manager.js'
 import { createApiApp } from './api/app.js'
+import { listenForApi, type ApiListener } from './api/listener.js'
 import { Autoscaler } from './autoscaler/autoscaler.js'
 import { registerExtensions } from './api/extensions.js'
 import type { Settings } from './config/settings.js'
 import { findExecutable } from './lib/find-executable.js'
 import { createLogger, type Logger } from './observability/logger.js'
+import { acquireControlPlaneLock, type ControlPlaneLock } from './platform/control-plane-pid.js'
+import {
+  choosePort,
+  readInstallationState,
+  recordInstallationState,
+  writeAwsConfigFile,
+} from './platform/installation.js'
 import {
   ensurePostgresServer,
+  PLATFORM_GROUP,
   externalPostgres,
   type PostgresServer,
 } from './platform/postgres-server.js'
@@ -54,15 +62,18 @@ export interface ControlPlane {
   stop(options?: { stopComponents?: boolean }): Promise<void>
 }
 
-/** Largest request header section accepted, in bytes (larger → 431 from Node's HTTP server). */
-const MAX_HEADER_BYTES = 16 * 1024
-
 /** Thrown when a required outside program (redis-server, uv) is missing. */
 export class MissingProgramError extends Error {}
 
 /**
- * Starts the control plane: PostgreSQL (embedded unless `databaseUrl`), migrations, the
- * reconciler (which adopts running components) and the MWAA API on 127.0.0.1.
+ * Starts the control plane: claims the data dir (pid file), binds the MWAA API's port, then
+ * PostgreSQL (embedded unless `databaseUrl`), migrations, the reconciler (which adopts running
+ * components) and the API application. A failure before the end leaves nothing of its own
+ * running: the port is released and the pid file removed (PostgreSQL, once started, stays
+ * like every component and is adopted by the next start).
+ * @throws ControlPlaneRunningError when another control plane runs for the data dir
+ * @throws PortInUseError when the API's or PostgreSQL's port cannot be had
+ * @throws MissingProgramError when redis-server or uv is missing
  */
 export async function startControlPlane(
   settings: Settings,
@@ -72,6 +83,50 @@ export async function startControlPlane(
   await mkdir(settings.dataDir, { recursive: true, mode: 0o755 })
   // PostgreSQL runs as the `postgres` user when we are root: it must be able to enter the data dir.
   await chmod(settings.dataDir, 0o755)
+  const lock = await acquireControlPlaneLock(settings.dataDir)
+  let listener: ApiListener | undefined
+  try {
+    listener = await listenForApi(settings)
+    const bound = { ...settings, port: listener.port, endpoint: listener.endpoint }
+    return await assembleControlPlane(bound, log, lock, listener)
+  } catch (err) {
+    await listener?.close()
+    await lock.release()
+    throw err
+  }
+}
+
+/**
+ * The port of the embedded PostgreSQL: the one an adopted, running server listens on is ours;
+ * otherwise `AIRDOCK_POSTGRES_PORT`, or the recorded / default port, checked free.
+ * @throws PortInUseError when an explicit AIRDOCK_POSTGRES_PORT is taken
+ */
+async function postgresPortFor(settings: Settings, driver: LocalDriver): Promise<number> {
+  const running = driver
+    .observe(PLATFORM_GROUP)
+    .find((s) => s.name === 'postgres' && s.phase !== 'exited' && s.pid !== undefined)
+  const args = running ? (driver.specOf(PLATFORM_GROUP, 'postgres')?.args ?? []) : []
+  const adoptedPort = args.includes('-p') ? Number(args[args.indexOf('-p') + 1]) : undefined
+  const port = await choosePort({
+    preferred: settings.postgresPort,
+    recorded: (await readInstallationState(settings.dataDir)).postgresPort,
+    explicit: settings.postgresPortIsExplicit,
+    setting: 'AIRDOCK_POSTGRES_PORT',
+    isOurs: (p) => p === adoptedPort,
+  })
+  if (!settings.postgresPortIsExplicit) {
+    await recordInstallationState(settings.dataDir, { postgresPort: port })
+  }
+  return port
+}
+
+/** Everything after the pid file and the API port: see {@link startControlPlane}. */
+async function assembleControlPlane(
+  settings: Settings,
+  log: Logger,
+  lock: ControlPlaneLock,
+  listener: ApiListener,
+): Promise<ControlPlane> {
   const redisServer = findExecutable('redis-server', settings.hostPath)
   if (!redisServer) {
     throw new MissingProgramError('redis-server was not found on PATH; run `make setup`')
@@ -98,7 +153,7 @@ export async function startControlPlane(
     ? externalPostgres(settings.databaseUrl)
     : await ensurePostgresServer({
         dir: path.join(settings.dataDir, 'postgres'),
-        port: settings.postgresPort,
+        port: await postgresPortFor(settings, driver),
         driver,
         secretBox,
         logger: log,
@@ -196,18 +251,12 @@ export async function startControlPlane(
     },
   })
   registerExtensions(app, { service, identity, accessStore, keyRing })
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve(
-      {
-        fetch: app.fetch,
-        hostname: settings.host,
-        port: settings.port,
-        serverOptions: { maxHeaderSize: MAX_HEADER_BYTES },
-      },
-      () => resolve(s),
-    )
-    s.once('error', reject)
+  listener.serve(app.fetch)
+  await writeAwsConfigFile(settings.dataDir, {
+    region: settings.region,
+    endpoint: settings.endpoint,
   })
+  await lock.setEndpoint(settings.endpoint)
   await reconciler.start()
   autoscaler.start()
   const endpoint = settings.endpoint
@@ -230,13 +279,14 @@ export async function startControlPlane(
       if (stopped) return
       stopped = true
       const stopComponents = options?.stopComponents ?? settings.stopOnExit
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await listener.close()
       await autoscaler.close()
       await reconciler.close({ stopComponents })
       await store.close()
       await accessStore.close()
       keyRing.close()
       await driver.close({ stopProcesses: stopComponents })
+      await lock.release()
       log.info({ stopComponents }, 'airdock stopped')
     },
   }

@@ -15,7 +15,11 @@ const bool = z
 const schema = z.object({
   /** Where airdock keeps its state: PostgreSQL data, environments, buckets, logs. */
   AIRDOCK_DATA_DIR: z.string().min(1).default('./.airdock'),
-  /** Port of the MWAA API. */
+  /**
+   * Port of the MWAA API. Unset: 8780 at the first start, or the next free port when 8780 is
+   * taken, recorded in `$AIRDOCK_DATA_DIR/installation.json` and kept from then on. Set: that
+   * port, and a busy one is an error.
+   */
   AIRDOCK_PORT: intFrom(1, 65535).default(8780),
   /** Address the MWAA API listens on; every call is SigV4-authenticated, so it may be `0.0.0.0`. */
   AIRDOCK_HOST: z.string().min(1).default('127.0.0.1'),
@@ -43,7 +47,10 @@ const schema = z.object({
     .default('000000000000'),
   /** External PostgreSQL (superuser URL) instead of the embedded server. */
   AIRDOCK_DATABASE_URL: z.string().url().optional(),
-  /** Port of the embedded PostgreSQL server (loopback only). */
+  /**
+   * Port of the embedded PostgreSQL server (loopback only). Unset: 8732 or the next free port,
+   * recorded at the first start like `AIRDOCK_PORT`.
+   */
   AIRDOCK_POSTGRES_PORT: intFrom(1, 65535).default(8732),
   /** Where Airflow runtimes (one virtual environment per version) are built; shared. */
   AIRDOCK_RUNTIME_DIR: z.string().min(1).optional(),
@@ -100,7 +107,13 @@ const schema = z.object({
 /** Parsed settings (camelCase; paths absolute). */
 export interface Settings {
   dataDir: string
+  /**
+   * Port of the MWAA API: `AIRDOCK_PORT`, or (unset) the port this installation recorded at its
+   * first start (8780 or the next free one, see `platform/installation.ts`).
+   */
   port: number
+  /** True when `AIRDOCK_PORT` was set: then that port or nothing (a busy port is an error). */
+  portIsExplicit: boolean
   host: string
   /**
    * The MWAA endpoint as seen from this machine: `http://<AIRDOCK_HOST>:<port>`, with
@@ -114,7 +127,10 @@ export interface Settings {
   region: string
   accountId: string
   databaseUrl?: string
+  /** Preferred port of the embedded PostgreSQL (`AIRDOCK_POSTGRES_PORT`, default 8732). */
   postgresPort: number
+  /** True when `AIRDOCK_POSTGRES_PORT` was set: then that port or nothing. */
+  postgresPortIsExplicit: boolean
   runtimeDir: string
   /** Overrides the committed runtime locks (`runtimes/`). */
   locksDir?: string
@@ -172,8 +188,9 @@ export function loadSettings(
   return {
     dataDir,
     port: s.AIRDOCK_PORT,
+    portIsExplicit: cleaned.AIRDOCK_PORT !== undefined,
     host: s.AIRDOCK_HOST,
-    endpoint: `http://${s.AIRDOCK_HOST === '0.0.0.0' || s.AIRDOCK_HOST === '::' ? '127.0.0.1' : s.AIRDOCK_HOST}:${s.AIRDOCK_PORT}`,
+    endpoint: endpointFor(s.AIRDOCK_HOST, s.AIRDOCK_PORT),
     publicAddress: s.AIRDOCK_PUBLIC_ADDRESS,
     privateAddress: s.AIRDOCK_PRIVATE_ADDRESS,
     invokeRestApiRatePerSecond: s.AIRDOCK_INVOKE_REST_API_RATE_PER_SECOND,
@@ -192,6 +209,7 @@ export function loadSettings(
     accountId: s.AIRDOCK_ACCOUNT_ID,
     databaseUrl: s.AIRDOCK_DATABASE_URL,
     postgresPort: s.AIRDOCK_POSTGRES_PORT,
+    postgresPortIsExplicit: cleaned.AIRDOCK_POSTGRES_PORT !== undefined,
     runtimeDir: path.resolve(cwd, s.AIRDOCK_RUNTIME_DIR ?? path.join(dataDir, 'runtimes')),
     ...(s.AIRDOCK_LOCKS_DIR ? { locksDir: path.resolve(cwd, s.AIRDOCK_LOCKS_DIR) } : {}),
     python: s.AIRDOCK_PYTHON,
@@ -223,6 +241,14 @@ export function loadSettings(
       Object.fromEntries(Object.entries(env).filter(([k]) => PASS_THROUGH.test(k))),
     ),
   }
+}
+
+/**
+ * The MWAA endpoint as seen from this machine for an API listening on `host`:`port`
+ * (127.0.0.1 for a wildcard host).
+ */
+export function endpointFor(host: string, port: number): string {
+  return `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
 }
 
 function definedOnly(env: Record<string, string | undefined>): Record<string, string> {

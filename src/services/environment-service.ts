@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { portsForBlock, webserverHostname } from '../airflow/components.js'
+import { environmentPorts, webserverHostname } from '../airflow/components.js'
 import { CliCommandRefusedError, parseCliCommand } from '../airflow/cli-commands.js'
 import type { EnvironmentSecrets } from '../airflow/components.js'
 import { mintAirflowToken, type AirflowRole } from '../airflow/tokens.js'
@@ -370,7 +370,7 @@ export class EnvironmentService implements EnvironmentServicePort {
         `Environment ${record.name} is ${status}; InvokeRestApi needs an AVAILABLE environment.`,
       )
     }
-    const gatewayPort = portsForBlock(this.options.componentPortBase, record.portBlock).gateway
+    const gatewayPort = environmentPorts(record, this.options.componentPortBase).gateway
     const token = await mintAirflowToken(
       secrets.jwtSecret,
       `mwaa-invoke-rest-api-${role.toLowerCase()}`,
@@ -663,7 +663,7 @@ export class EnvironmentService implements EnvironmentServicePort {
     const record = { ...stored, spec: this.runningSpec(stored) }
     const input = statusInput(record)
     const status = deriveEnvironmentStatus(input)
-    const ports = portsForBlock(this.options.componentPortBase, record.portBlock)
+    const ports = environmentPorts(record, this.options.componentPortBase)
     const live = !record.deletedAt && record.observation.phase !== 'create-failed'
     const celery = !(findEnvironmentClass(record.spec.environmentClass)?.hybrid ?? false)
     return {

@@ -145,6 +145,25 @@ describe('two installations with default settings on one machine', () => {
     expect(await readFile(path.join(b.dataDir, 'config'), 'utf8')).toContain(
       `endpoint_url = ${b.endpoint}`,
     )
+    // The AWS CLI finds the endpoint through $AIRDOCK_DATA_DIR/config alone (no --endpoint-url).
+    const host = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([k]) => !k.startsWith('AWS_') && !k.startsWith('AIRDOCK_'),
+      ),
+    )
+    const { stdout } = await execFileAsync(
+      path.join(repoRoot, '.tools/venv/bin/aws'),
+      ['mwaa', 'list-environments', '--output', 'json'],
+      {
+        env: {
+          ...host,
+          AWS_CONFIG_FILE: path.join(b.dataDir, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: path.join(b.dataDir, 'credentials'),
+          AWS_PROFILE: 'airdock',
+        },
+      },
+    )
+    expect(JSON.parse(stdout)).toEqual({ Environments: [] })
     // The CLI finds the endpoint by itself (no AIRDOCK_PORT): ListEnvironments through `airdock iam`.
     expect(await airdock(b, 'iam', 'list-users')).toContain('UserName')
   })
