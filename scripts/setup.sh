@@ -7,7 +7,7 @@
 #   - .tools/uv: uv (builds Airflow runtimes, installs requirements) from PyPI, in its own virtual
 #     environment made with the machine's Python 3.12; airdock finds it there
 #   - node_modules: the Node packages (npm ci, with the approved install scripts in package.json)
-#   - .tools/venv: the AWS CLI, boto3, moto's S3-compatible server and schemathesis
+#   - .tools/venv: the AWS CLI and boto3 (moto and schemathesis: scripts/test-setup.sh)
 #   - the Airflow runtimes, one per supported version (runtimes/<version>/requirements.lock), in
 #     .airdock/runtimes (or AIRDOCK_RUNTIME_DIR); each build's output in <runtime>.build.log there
 # Every step that takes more than a few seconds prints a heartbeat; its whole output goes to
@@ -48,7 +48,7 @@ fi
 
 tools_stamp=$(stamp tools/requirements.txt)
 if [ ! -f .tools/venv/.airdock-stamp ] || [ "$(cat .tools/venv/.airdock-stamp)" != "$tools_stamp" ]; then
-  step "installing the AWS CLI, boto3, moto and schemathesis into .tools/venv"
+  step "installing the AWS CLI and boto3 into .tools/venv"
   rm -rf .tools/venv
   PY=$(find_python)
   run_logged "$LOG_DIR/tools-venv.log" bash -c \
