@@ -36,9 +36,8 @@ import { SecretBox } from './security/secret-box.js'
 import { AccessStore } from './store/access-store.js'
 import { EnvironmentService } from './services/environment-service.js'
 import { EnvironmentStore } from './store/environment-store.js'
-import { FsObjectStore } from './storage/fs-object-store.js'
 import type { ObjectStore } from './storage/object-store.js'
-import { S3ObjectStore } from './storage/s3-object-store.js'
+import { createObjectStore } from './storage/object-store-factory.js'
 
 /** A running control plane. */
 export interface ControlPlane {
@@ -179,9 +178,7 @@ async function assembleControlPlane(
     hostEnv: settings.hostEnv,
     logger: log.child({ part: 'runtimes' }),
   })
-  const objectStore: ObjectStore = settings.s3
-    ? new S3ObjectStore({ ...settings.s3, region: settings.region })
-    : new FsObjectStore({ rootDir: path.join(settings.dataDir, 'buckets') })
+  const objectStore = createObjectStore(settings)
   const artifacts = new ArtifactPreparer({
     objectStore,
     layersDir: path.join(settings.dataDir, 'layers'),
@@ -227,6 +224,7 @@ async function assembleControlPlane(
     onChange: (name) => reconciler.enqueue(name),
   })
   const service = new EnvironmentService({
+    objectStore,
     store,
     reconciler,
     region: settings.region,

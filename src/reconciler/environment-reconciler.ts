@@ -29,7 +29,7 @@ import {
   environmentLayout,
   migrateCommand,
   planComponents,
-  portsForBlock,
+  environmentPorts,
   workerSpec,
   type EnvironmentLayout,
   type EnvironmentSecrets,
@@ -50,6 +50,7 @@ import { compareAirflowVersions } from '../domain/airflow-versions.js'
 import { inMaintenanceWindow } from '../domain/maintenance.js'
 import type {
   ComponentStatus,
+  HostEnvironment,
   EnvironmentObservation,
   EnvironmentRecord,
   EnvironmentSpec,
@@ -81,6 +82,7 @@ import type { EnvironmentStore } from '../store/environment-store.js'
 import { DagSync } from '../storage/dag-sync.js'
 import { parseBucketArn, type ObjectStore } from '../storage/object-store.js'
 import { WorkQueue, type ProcessResult } from './work-queue.js'
+import { ensureEnvironmentPorts } from './environment-ports.js'
 import { planWorkers, workerIndex } from './worker-plan.js'
 import { planRollout, type RunningComponent } from './rollout.js'
 
@@ -313,23 +315,63 @@ export class EnvironmentReconciler {
     secrets: EnvironmentSecrets,
   ): PlanInput {
     const db = metadataDatabaseFor(record.id)
+    const host = record.observation.host ?? this.currentHost()
     return {
       environmentName: record.name,
       environmentId: record.id,
       spec: record.spec,
       layout,
       runtime,
-      ports: portsForBlock(this.options.componentPortBase, record.portBlock),
+      ports: environmentPorts(record, this.options.componentPortBase),
       secrets,
       database: { host: this.options.postgres.host, port: this.options.postgres.port, ...db },
       workers: [],
       webservers: desiredWebserverCount(record.spec, record.scaling),
       workerDrainTimeoutMs: this.options.workerDrainTimeoutMs,
-      hostPath: this.options.hostPath,
-      passThroughEnv: this.options.passThroughEnv,
+      hostPath: host.path,
+      passThroughEnv: host.passThroughEnv,
       region: this.options.region,
-      redisServer: this.options.redisServer,
+      redisServer: host.redisServer,
     }
+  }
+
+  /** What components inherit from this control plane's host (for a record without a snapshot). */
+  private currentHost(): HostEnvironment {
+    return {
+      path: this.options.hostPath,
+      passThroughEnv: this.options.passThroughEnv,
+      redisServer: this.options.redisServer,
+      nodeExecutable: process.execPath,
+    }
+  }
+
+  /**
+   * Records what `record`'s components inherit from the host (at its first reconcile; kept
+   * after that, so a restart from another shell changes no spec) and the ports they use,
+   * checked and moved when another program took one (`environment-ports.ts`). Updates
+   * `record.observation` in place; one write, only when something changed.
+   * @throws NoFreePortError when a taken port has nowhere to move
+   */
+  private async ensureHostAndPorts(record: EnvironmentRecord): Promise<void> {
+    const others = (await this.options.store.all()).filter(
+      (r) => r.name !== record.name && !r.deletedAt,
+    )
+    const assignment = await ensureEnvironmentPorts(
+      record,
+      this.options.driver.observe(record.id),
+      others,
+      this.options.componentPortBase,
+    )
+    if (!assignment.changed && record.observation.host) return
+    if (assignment.moved.length > 0) {
+      this.log.warn({ environment: record.name, moved: assignment.moved }, 'ports moved')
+    }
+    record.observation = {
+      ...record.observation,
+      ports: assignment.ports,
+      host: record.observation.host ?? this.currentHost(),
+    }
+    await this.options.store.writeObservation(record.name, record.observation)
   }
 
   /**
@@ -411,6 +453,7 @@ export class EnvironmentReconciler {
     }
     if (record.deletionRequestedAt) return this.tearDown(record)
     if (record.observation.phase === 'create-failed') return {}
+    await this.ensureHostAndPorts(record)
 
     // An update whose inputs were refused changes nothing: everything below works on the spec
     // that runs (the last applied one), never on the refused one, until the next update.
@@ -436,7 +479,7 @@ export class EnvironmentReconciler {
       throw err
     }
     const secrets = await this.ensureSecrets(record)
-    await this.ensureFolders(layout)
+    await this.ensureFolders(layout, record)
     const input = this.planInput(record, layout, runtime, secrets)
     const db = metadataDatabaseFor(record.id)
     if (record.observation.migratedAirflowVersion !== runtime.airflowVersion) {
@@ -494,7 +537,8 @@ export class EnvironmentReconciler {
       environment: record.name,
       upstreamsFile: layout.gatewayUpstreamsFile,
       logFile: componentLogFile(layout, GATEWAY_COMPONENT_NAME),
-      hostPath: this.options.hostPath,
+      hostPath: input.hostPath,
+      nodeExecutable: (record.observation.host ?? this.currentHost()).nodeExecutable,
     })
     const { driver } = this.options
     const before = driver.observe(record.id)
@@ -936,7 +980,7 @@ export class EnvironmentReconciler {
     return this.options.keyRing.openJson<EnvironmentSecrets>(sealed)
   }
 
-  private async ensureFolders(layout: EnvironmentLayout): Promise<void> {
+  private async ensureFolders(layout: EnvironmentLayout, record: EnvironmentRecord): Promise<void> {
     for (const dir of [
       layout.homeDir,
       layout.dagsDir,
@@ -947,6 +991,11 @@ export class EnvironmentReconciler {
     ]) {
       await mkdir(dir, { recursive: true, mode: 0o750 })
     }
+    await writeIfChanged(
+      layout.identityFile,
+      JSON.stringify({ name: record.name, arn: record.arn }) + '\n',
+      0o644,
+    )
     const marker = '# airdock: configuration comes from AIRFLOW__* environment variables.\n'
     await writeIfChanged(layout.configFile, marker, 0o600)
     // SimpleAuthManager needs a password for its one configured user; nobody ever gets it (the
@@ -1042,10 +1091,15 @@ export class EnvironmentReconciler {
     let versionChangeDone = false
     // Components being stopped (draining workers, removed api-servers) are on their way out.
     const notRunning = states.filter((s) => s.phase !== 'running' && s.phase !== 'stopping')
+    // A bucket deleted under a running environment: its DAG files can no longer change, so it
+    // reads UNAVAILABLE, and LastUpdate.Error names the bucket (the DAGs synced before stay).
+    const source = this.syncs.get(record.id)?.sync.sourceProblem()
+    const bucketMissing = source?.code === 'BUCKET_NOT_FOUND' ? source : undefined
     const healthy =
       notRunning.length === 0 &&
       airflowUnhealthy?.length === 0 &&
-      [...healthByApiServer.values()].every(Boolean)
+      [...healthByApiServer.values()].every(Boolean) &&
+      bucketMissing === undefined
     const now = new Date()
     const obs: EnvironmentObservation = {
       ...record.observation,
@@ -1065,6 +1119,9 @@ export class EnvironmentReconciler {
         )
       }
       obs.message = reasons.join('; ')
+    } else if (bucketMissing) {
+      obs.failureCode = bucketMissing.code
+      obs.message = bucketMissing.message
     } else if (!healthy) {
       const parts = [
         ...notRunning.map((s) => `${s.name} is ${s.phase}`),
@@ -1077,6 +1134,16 @@ export class EnvironmentReconciler {
     }
 
     if (record.observation.phase === 'creating') {
+      // A crash loop counts during CREATING as after AVAILABLE: the create fails now, saying
+      // which component and its last log line, instead of waiting out the create timeout. (A
+      // port taken by another program was already moved before this pass started it.)
+      if (crashing.length > 0) {
+        return this.fail(
+          record,
+          'COMPONENT_CRASH_LOOPING',
+          `The environment could not start: ${obs.message ?? 'a component keeps crashing'}`,
+        )
+      }
       if (healthy) {
         obs.phase = 'provisioned'
         obs.observedGeneration = record.generation

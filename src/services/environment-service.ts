@@ -28,7 +28,6 @@ import {
 } from '../domain/errors.js'
 import { deriveEnvironmentStatus, deriveLastUpdate, type StatusInput } from '../domain/status.js'
 import {
-  ARTIFACTS,
   mergeEnvironmentSpec,
   validateEnvironmentArn,
   validateMergedSpec,
@@ -168,10 +167,9 @@ export interface EnvironmentServiceOptions {
   keyRing: Pick<KeyRing, 'validateKeyForUse'>
   /**
    * The buckets environments read (the control plane's object store): checked when a create or
-   * update is accepted, and used to resolve omitted `…S3ObjectVersion`s. Without it no bucket is
-   * checked and a `…S3Path` needs its version (only for wiring that reads no buckets).
+   * update is accepted, and used to resolve omitted `…S3ObjectVersion`s.
    */
-  objectStore?: ObjectStore
+  objectStore: ObjectStore
 }
 
 /** The environment service (implements the API's port). */
@@ -429,9 +427,11 @@ export class EnvironmentService implements EnvironmentServicePort {
     const count = (component: string, phase: string): number =>
       components.filter((c) => c.component === component && c.phase === phase).length
     const { scaling } = record
-    const source = this.options.objectStore
-      ? await dagSourceProblem(this.options.objectStore, view.record.spec)
-      : undefined
+    // The reconciler already names a missing bucket in the observation (status UNAVAILABLE).
+    const source =
+      obs.failureCode === 'BUCKET_NOT_FOUND'
+        ? undefined
+        : await dagSourceProblem(this.options.objectStore, view.record.spec)
     const message = [record.observation.message, source].filter(Boolean).join('; ')
     return {
       name: record.name,
@@ -573,23 +573,11 @@ export class EnvironmentService implements EnvironmentServicePort {
 
   /**
    * Checks the spec's bucket and inputs and resolves omitted object versions
-   * ({@link resolveSourceInputs}); without an object store, only that every `…S3Path` has its
-   * `…S3ObjectVersion`.
+   * ({@link resolveSourceInputs}).
    * @throws ValidationError naming the bucket, or the input's fields and what exists now
    */
-  private async checkSource(spec: EnvironmentSpec, check: InputsToCheck): Promise<EnvironmentSpec> {
-    const { objectStore } = this.options
-    if (objectStore) return resolveSourceInputs(objectStore, spec, check)
-    const missing = ARTIFACTS.find(
-      (a) => spec[a.path] !== undefined && spec[a.version] === undefined,
-    )
-    if (missing) {
-      const wire = (field: string) => field.charAt(0).toUpperCase() + field.slice(1)
-      throw new ValidationError(
-        `${wire(missing.version)} is required when ${wire(missing.path)} is set (this control plane reads no buckets).`,
-      )
-    }
-    return spec
+  private checkSource(spec: EnvironmentSpec, check: InputsToCheck): Promise<EnvironmentSpec> {
+    return resolveSourceInputs(this.options.objectStore, spec, check)
   }
 
   /**

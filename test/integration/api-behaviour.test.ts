@@ -87,6 +87,8 @@ beforeAll(async () => {
       AIRDOCK_PYTHON: '/nonexistent/bin/python3.12',
     }),
   )
+  // CreateEnvironment refuses a bucket that does not exist (as MWAA does).
+  await t.cp.objectStore.ensureBucket('api-bucket')
 })
 
 afterAll(async () => {

@@ -383,7 +383,7 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
     await rename(bucketDir, `${bucketDir}-away`)
     try {
       expect(await describeMessage()).toContain(
-        `Bucket ${BUCKET} (SourceBucketArn) does not exist: DAG files are not synced.`,
+        `Bucket ${BUCKET} (SourceBucketArn) does not exist: DAG files are not synced`,
       )
       await waitFor(
         'the DAG sync log names the missing bucket',
@@ -395,9 +395,16 @@ describe('requirements.txt, plugins.zip and the startup script', () => {
       )
       // The DAGs synced before stay in place.
       expect(existsSync(path.join(home, 'dags', 'inputs_dag.py'))).toBe(true)
+      // GetEnvironment: UNAVAILABLE, and LastUpdate.Error names the bucket.
+      const unavailable = await client.waitForStatus('UNAVAILABLE', 60_000)
+      expect(unavailable.LastUpdate.Error).toMatchObject({
+        ErrorCode: 'BUCKET_NOT_FOUND',
+        ErrorMessage: expect.stringContaining(`Bucket ${BUCKET} (SourceBucketArn) does not exist`),
+      })
     } finally {
       await rename(`${bucketDir}-away`, bucketDir)
     }
+    await client.waitForStatus('AVAILABLE', 60_000)
     expect(await describeMessage()).not.toContain('does not exist')
     await waitFor(
       'the DAG sync log records the return',
