@@ -12,6 +12,7 @@ import { Autoscaler } from './autoscaler/autoscaler.js'
 import { registerExtensions } from './api/extensions.js'
 import type { Settings } from './config/settings.js'
 import { findExecutable } from './lib/find-executable.js'
+import { enabledFailpoints, enableFailpoints, parseFailpoints } from './lib/failpoints.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { acquireControlPlaneLock, type ControlPlaneLock } from './platform/control-plane-pid.js'
 import {
@@ -73,12 +74,21 @@ export class MissingProgramError extends Error {}
  * @throws ControlPlaneRunningError when another control plane runs for the data dir
  * @throws PortInUseError when the API's or PostgreSQL's port cannot be had
  * @throws MissingProgramError when redis-server or uv is missing
+ * @throws FailpointSettingError for an AIRDOCK_FAILPOINTS value naming no failpoint or action
  */
 export async function startControlPlane(
   settings: Settings,
   logger?: Logger,
 ): Promise<ControlPlane> {
   const log = logger ?? createLogger(settings.logLevel)
+  // Parsed before anything starts: a bad name or action starts nothing.
+  enableFailpoints(parseFailpoints(settings.failpoints))
+  if (enabledFailpoints().size > 0) {
+    log.warn(
+      { failpoints: Object.fromEntries(enabledFailpoints()) },
+      'failpoints are set (AIRDOCK_FAILPOINTS): this control plane fails on purpose',
+    )
+  }
   await mkdir(settings.dataDir, { recursive: true, mode: 0o755 })
   // PostgreSQL runs as the `postgres` user when we are root: it must be able to enter the data dir.
   await chmod(settings.dataDir, 0o755)

@@ -5,6 +5,7 @@
  */
 import { loadSettings, SettingsError } from './config/settings.js'
 import { MissingProgramError, startControlPlane } from './control-plane.js'
+import { FailpointSettingError } from './lib/failpoints.js'
 import { ControlPlaneRunningError } from './platform/control-plane-pid.js'
 import { PortInUseError } from './platform/installation.js'
 
@@ -17,7 +18,8 @@ try {
     err instanceof SettingsError ||
     err instanceof MissingProgramError ||
     err instanceof PortInUseError ||
-    err instanceof ControlPlaneRunningError
+    err instanceof ControlPlaneRunningError ||
+    err instanceof FailpointSettingError
   ) {
     process.stderr.write(`airdock: ${err.message}\n`)
     process.exit(2)

@@ -100,6 +100,11 @@ const schema = z.object({
   AIRDOCK_STARTUP_SCRIPT_TIMEOUT_MS: intFrom(1_000, 3_600_000).default(300_000),
   /** Stop every environment's processes when the control plane exits (default: keep them running and adopt them on the next start). */
   AIRDOCK_STOP_ON_EXIT: bool.default(false),
+  /**
+   * Failpoints for crash tests: `name=action[,name=action…]` (actions `exit`, `throw`, `off`;
+   * names in `src/lib/failpoints.ts`). Never set in production: `exit` kills the control plane.
+   */
+  AIRDOCK_FAILPOINTS: z.string().optional(),
   /** Log level of the control plane (pino). */
   AIRDOCK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 })
@@ -150,6 +155,8 @@ export interface Settings {
   startupScriptTimeoutMs: number
   stopOnExit: boolean
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /** `AIRDOCK_FAILPOINTS` as given (parsed by `startControlPlane`); empty when unset. */
+  failpoints: string
   /** The host's `PATH`, handed on to Airflow processes after the runtime's own `bin`. */
   hostPath: string
   /** The host's whole environment, for installers (`uv` needs the machine's proxy and CA settings). */
@@ -235,6 +242,7 @@ export function loadSettings(
     startupScriptTimeoutMs: s.AIRDOCK_STARTUP_SCRIPT_TIMEOUT_MS,
     stopOnExit: s.AIRDOCK_STOP_ON_EXIT,
     logLevel: s.AIRDOCK_LOG_LEVEL,
+    failpoints: s.AIRDOCK_FAILPOINTS ?? '',
     hostPath: env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     hostEnv: definedOnly(env),
     passThroughEnv: definedOnly(

@@ -70,6 +70,7 @@ import type { Logger } from '../observability/logger.js'
 import { PLATFORM_GROUP, type PostgresServer } from '../platform/postgres-server.js'
 import { hashComponentSpec, type ComponentState, type Driver } from '../runtime/driver.js'
 import { runCommand } from '../lib/run-command.js'
+import { failpoint } from '../lib/failpoints.js'
 import { KeyUnavailableError, type KeyRing } from '../security/key-ring.js'
 import {
   ArtifactError,
@@ -478,12 +479,16 @@ export class EnvironmentReconciler {
       }
       throw err
     }
+    const creating = record.observation.phase === 'creating'
+    if (creating) failpoint('create.after-runtime')
     const secrets = await this.ensureSecrets(record)
+    if (creating) failpoint('create.after-secrets')
     await this.ensureFolders(layout, record)
     const input = this.planInput(record, layout, runtime, secrets)
     const db = metadataDatabaseFor(record.id)
     if (record.observation.migratedAirflowVersion !== runtime.airflowVersion) {
       await ensureMetadataDatabase(this.options.postgres.adminUrl, db, secrets.databasePassword)
+      if (creating) failpoint('create.after-database')
       try {
         await this.migrate(input)
       } catch (err) {
@@ -494,6 +499,7 @@ export class EnvironmentReconciler {
       }
       record.observation.migratedAirflowVersion = runtime.airflowVersion
       await this.options.store.writeObservation(record.name, record.observation)
+      if (creating) failpoint('create.after-migrate')
     }
     await this.ensureDagSync(record, layout)
     const hybrid = findEnvironmentClass(record.spec.environmentClass)?.hybrid === true
@@ -525,6 +531,7 @@ export class EnvironmentReconciler {
         updateFailed: refusal !== undefined,
       })
     }
+    if (applying && !creating) failpoint('update.after-inputs')
 
     const gateway = gatewayComponentSpec({
       port: input.ports.gateway,
@@ -583,6 +590,10 @@ export class EnvironmentReconciler {
       forced ? { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS } : {},
     )
     await this.writeGatewayUpstreams(layout, apiServers, states)
+    if (record.observation.phase === 'creating') failpoint('create.after-components')
+    else if (record.observation.observedGeneration < record.generation) {
+      failpoint('update.after-rollout-step')
+    }
     return this.observe(record, layout, states, apiServers, rollout.held, refusal)
   }
 
@@ -640,6 +651,7 @@ export class EnvironmentReconciler {
         delete record.observation.pendingMaintenance
         await this.options.store.writeObservation(record.name, record.observation)
         this.log.info({ environment: record.name, maintenance: description }, 'maintenance started')
+        failpoint('maintenance.after-start')
       }
     }
     const runtime = await this.ensureRuntime(record)
@@ -811,6 +823,7 @@ export class EnvironmentReconciler {
     }
     await this.options.store.writeObservation(record.name, observation)
     this.log.info({ environment: record.name, step }, 'Airflow version change step')
+    failpoint('version-change.after-step')
     return { requeueAfterMs: 0 }
   }
 
@@ -1286,11 +1299,14 @@ export class EnvironmentReconciler {
     }
     // MWAA's delete does not wait for running tasks either.
     await this.options.driver.stopGroup(record.id, { maxStopGracePeriodMs: FORCED_STOP_GRACE_MS })
+    failpoint('delete.after-stop')
     await dropMetadataDatabase(this.options.postgres.adminUrl, metadataDatabaseFor(record.id))
+    failpoint('delete.after-drop-database')
     await rm(environmentLayout(this.options.environmentsDir, record.id).homeDir, {
       recursive: true,
       force: true,
     })
+    failpoint('delete.after-remove-folder')
   }
 
   private async tearDown(record: EnvironmentRecord): Promise<ProcessResult> {
