@@ -214,6 +214,11 @@ export function runDriverConformance(
         driver.apply('g1', [sleeper(dir, 'a', {}, { command: 'node' })]),
       ).rejects.toThrow(Error)
       await expect(driver.apply('../escape', [])).rejects.toThrow(Error)
+      for (const niceness of [-1, 20, 1.5]) {
+        await expect(driver.apply('g1', [sleeper(dir, 'a', {}, { niceness })])).rejects.toThrow(
+          /niceness/,
+        )
+      }
       expect(driver.observe('g1')).toEqual([])
     })
 
@@ -223,13 +228,16 @@ export function runDriverConformance(
       const events: ComponentExitedEvent[] = []
       driver.on('component:exited', (event) => events.push(event))
       const spec = sleeper(dir, 'a', {}, { command: path.join(dir, 'no-such-program') })
-      await driver.apply('g1', [spec])
-      const state = await waitFor('spawn failure reported', () => {
-        const current = stateOf(driver, 'g1', 'a')
-        return current.message !== undefined && current.pid === undefined && current
-      })
-      expect(['exited', 'crash-looping']).toContain(state.phase)
-      await waitFor('retried', () => events.length >= 2)
+      // Also when a starter would run it at a lower priority.
+      await driver.apply('g1', [spec, { ...spec, name: 'b', niceness: 5 }])
+      for (const name of ['a', 'b']) {
+        const state = await waitFor(`spawn failure of ${name} reported`, () => {
+          const current = stateOf(driver, 'g1', name)
+          return current.message !== undefined && current.pid === undefined && current
+        })
+        expect(['exited', 'crash-looping']).toContain(state.phase)
+      }
+      await waitFor('retried', () => events.filter((e) => e.name === 'b').length >= 2)
     })
 
     it('calls for one group run one after another', async () => {
@@ -500,6 +508,39 @@ export function runDriverConformance(
       expect(driver.groups()).not.toContain('g1')
     })
 
+    it('runs a component and the processes it forks at the niceness of its spec', async () => {
+      const dir = await newDir()
+      const driver = await open(dir)
+      const childPidFile = path.join(dir, 'child.pid')
+      const niced = sleeper(
+        dir,
+        'a',
+        { SPAWN_CHILD: '1', CHILD_PID_FILE: childPidFile },
+        { niceness: 7 },
+      )
+      const [a, b] = await driver.apply('g1', [niced, sleeper(dir, 'b')])
+      const childPid = await readPidFile(childPidFile)
+      // The observed pid is the component's own process (no wrapper left in between).
+      expect(runsScript(a!.pid!, fixtures.nodePath, fixtures.sleeperScript)).toBe(true)
+      expect(nicenessOf(a!.pid!)).toBe(7)
+      expect(nicenessOf(childPid)).toBe(7)
+      expect(nicenessOf(b!.pid!)).toBe(0)
+      if (existsSync(`/proc/${a!.pid}/autogroup`)) {
+        // Linux autogroups share CPU between sessions first: the session is niced too.
+        await waitFor('autogroup niced', () => autogroupNicenessOf(a!.pid!) === 7)
+        expect(autogroupNicenessOf(b!.pid!)).toBe(0)
+      }
+      expect(driver.specOf('g1', 'a')?.niceness).toBe(7)
+      // Another niceness is another spec: the component runs again, at the new value.
+      const [again] = await driver.apply('g1', [{ ...niced, niceness: 3 }, sleeper(dir, 'b')])
+      expect(again!.pid).not.toBe(a!.pid)
+      // Before its command runs, a pid may still be a starter (such as `nice`) exec'ing it.
+      await waitFor('the command runs', () =>
+        runsScript(again!.pid!, fixtures.nodePath, fixtures.sleeperScript),
+      )
+      expect(nicenessOf(again!.pid!)).toBe(3)
+    })
+
     it('stopGroup stops and forgets one group only', async () => {
       const dir = await newDir()
       const driver = await open(dir)
@@ -658,6 +699,32 @@ function isAlive(pid: number): boolean {
     // The process vanished between the two checks.
     return false
   }
+}
+
+/**
+ * True when `pid` runs `command` (its `/proc/<pid>/cmdline` starts with it) with `script` as an
+ * argument: not a starter (such as `nice … command script`) that has not exec'd it yet.
+ */
+function runsScript(pid: number, command: string, script: string): boolean {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+  return argv[0] === command && argv.includes(script)
+}
+
+/** Field 19 (`nice`) of `/proc/<pid>/stat`: the process's nice value. */
+function nicenessOf(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (field 2, in parentheses) start at field 3.
+  return Number(
+    text
+      .slice(text.lastIndexOf(')') + 1)
+      .trim()
+      .split(/\s+/)[19 - 3],
+  )
+}
+
+/** The nice value of the autogroup of `pid` (`/autogroup-<n> nice <v>`). */
+function autogroupNicenessOf(pid: number): number {
+  return Number(/nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))?.[1])
 }
 
 function killQuietly(pid: number): void {

@@ -48,6 +48,19 @@ export interface ComponentSpec {
   uid?: number
   /** Run with this group id. */
   gid?: number
+  /**
+   * Scheduling priority as a POSIX nice value (`nice(1)`, `setpriority(2)`): 0 (the default,
+   * normal priority) to 19 (lowest). A batch component (one that runs user tasks or parses user
+   * code) gets a high niceness so that, when CPUs are short, interactive components (web
+   * servers, databases) keep answering. It is set before the command runs, so every process
+   * the component forks inherits it. Under Linux's autogroup scheduler, which shares CPU time
+   * between sessions first, the local driver (whose components are sessions of their own) also
+   * gives the component's autogroup (`/proc/<pid>/autogroup`) this nice value; a descendant
+   * that starts a session of its own keeps its process niceness only. Negative values (higher
+   * than normal priority) are refused: they need `CAP_SYS_NICE`.
+   * @default 0
+   */
+  niceness?: number
 }
 
 /**
@@ -197,6 +210,9 @@ export class DriverClosedError extends Error {
   }
 }
 
+/** The lowest scheduling priority a {@link ComponentSpec.niceness} may ask for (Linux, POSIX: 19). */
+export const MAX_NICENESS = 19
+
 const componentNamePattern = /^[a-z0-9-]+$/
 const groupIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
@@ -229,6 +245,14 @@ export function validateComponentSpecs(groupId: string, desired: readonly Compon
     }
     if (!Number.isFinite(spec.stopGracePeriodMs) || spec.stopGracePeriodMs < 0) {
       throw new InvalidComponentSpecError(`${where}: stopGracePeriodMs must be a number >= 0`)
+    }
+    if (
+      spec.niceness !== undefined &&
+      !(Number.isInteger(spec.niceness) && spec.niceness >= 0 && spec.niceness <= MAX_NICENESS)
+    ) {
+      throw new InvalidComponentSpecError(
+        `${where}: niceness must be an integer from 0 to ${MAX_NICENESS}`,
+      )
     }
   }
 }

@@ -15,6 +15,8 @@
  *   never restarts it. A pid reused by another program is never signalled. A process whose
  *   recorded spec cannot be read (the codec cannot open it) is stopped, never left running
  *   unsupervised: the stop settings are kept in clear in the record for that.
+ * - A spec's `niceness` is applied before its command runs (through `nice`, inherited by every
+ *   child) and to its session's autogroup (see `priority.ts`).
  * - Logs never carry a spec's env or args (spawn errors are logged without their `spawnargs`).
  * - Unexpected exits (the child's `exit` event, or polling `/proc` for adopted processes, which
  *   are not our children) are reported as `component:exited` and followed by a restart with
@@ -38,6 +40,7 @@ import {
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { setPriority } from 'node:os'
 import type { Logger } from 'pino'
 import {
   DriverClosedError,
@@ -58,6 +61,7 @@ import {
   listProcessGroupMembers,
   readProcessStatSync,
 } from './proc.js'
+import { prioritizedCommand, setAutogroupNiceness, type PrioritizedCommand } from './priority.js'
 
 /**
  * Encrypts the specs stored in pid files, e.g. functions backed by the control plane's
@@ -235,6 +239,9 @@ const groupIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const stopSignals: readonly string[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'] satisfies StopSignal[]
 /** Grace period of a process whose recorded spec is unreadable and records no stop settings. */
 const unknownSpecStopGracePeriodMs = 30_000
+/** Retries of a rate-limited autogroup nice write (the kernel allows one per 100 ms). */
+const autogroupAttempts = 50
+const autogroupRetryMs = 120
 
 /** Local {@link Driver}: components are supervised OS processes (see the file comment). */
 export class LocalDriver implements Driver {
@@ -497,10 +504,12 @@ export class LocalDriver implements Driver {
     const { spec } = managed
     let child: ChildProcess
     let fd: number | undefined
+    let run: PrioritizedCommand
     try {
       mkdirSync(path.dirname(spec.logFile), { recursive: true })
       fd = openSync(spec.logFile, 'a', 0o640)
-      child = spawn(spec.command, spec.args, {
+      run = prioritizedCommand(spec)
+      child = spawn(run.command, run.args, {
         cwd: spec.cwd,
         env: spec.env,
         detached: true,
@@ -535,6 +544,7 @@ export class LocalDriver implements Driver {
       )
     })
     managed.current = incarnation
+    if ((spec.niceness ?? 0) > 0) this.applyNiceness(managed, incarnation, run.setAfterSpawn)
     // A crash-loop message stays until the component recovers; any other was about the past.
     if (!managed.crashLooping) managed.message = undefined
     this.armStableTimer(managed, incarnation)
@@ -543,6 +553,35 @@ export class LocalDriver implements Driver {
       { groupId: managed.groupId, name: spec.name, component: spec.component, pid },
       'component started',
     )
+  }
+
+  /**
+   * Finishes a niced spawn (see `priority.ts`): the process nice value when no `nice`
+   * executable could set it, and the nice value of the component's session (autogroup),
+   * retried while the kernel rate-limits the write. Failures are logged, never thrown: the
+   * component runs, at normal priority.
+   */
+  private applyNiceness(managed: Managed, incarnation: Incarnation, setAfterSpawn: number): void {
+    const niceness = managed.spec.niceness ?? 0
+    const where = { groupId: managed.groupId, name: managed.spec.name, pid: incarnation.pid }
+    if (setAfterSpawn > 0) {
+      try {
+        setPriority(incarnation.pid, setAfterSpawn)
+      } catch (err) {
+        this.log.warn({ ...where, error: safeError(err) }, 'component niceness not set')
+      }
+    }
+    const attempt = (left: number): void => {
+      if (incarnation.gone || managed.current !== incarnation || this.detached) return
+      try {
+        if (setAutogroupNiceness(incarnation.pid, niceness) === 'retry' && left > 0) {
+          setTimeout(() => attempt(left - 1), autogroupRetryMs).unref()
+        }
+      } catch (err) {
+        this.log.warn({ ...where, error: safeError(err) }, 'component autogroup niceness not set')
+      }
+    }
+    attempt(autogroupAttempts)
   }
 
   private newIncarnation(
@@ -1158,7 +1197,8 @@ function checkSpec(groupId: string, name: string, value: unknown): ComponentSpec
     typeof spec.stopGracePeriodMs === 'number' &&
     (spec.stopSignal === undefined || stopSignals.includes(spec.stopSignal as string)) &&
     (spec.uid === undefined || typeof spec.uid === 'number') &&
-    (spec.gid === undefined || typeof spec.gid === 'number')
+    (spec.gid === undefined || typeof spec.gid === 'number') &&
+    (spec.niceness === undefined || typeof spec.niceness === 'number')
   if (!validSpec) return undefined
   try {
     validateComponentSpecs(groupId, [spec as unknown as ComponentSpec])
