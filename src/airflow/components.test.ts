@@ -6,6 +6,7 @@ import type { EnvironmentSpec } from '../domain/environment.js'
 import { isOwnedAirflowOption } from '../domain/airflow-options.js'
 import { defaultLoggingConfiguration } from '../domain/validation.js'
 import {
+  BATCH_NICENESS,
   brokerConfig,
   configurationOptionsToEnv,
   environmentLayout,
@@ -223,6 +224,39 @@ describe('planComponents per environment class', () => {
       'worker-1',
       'worker-2',
     ])
+  })
+
+  it('runs what executes user tasks or parses user code at batch priority, the rest at normal', () => {
+    const niceness = (s: EnvironmentSpec) =>
+      Object.fromEntries(planComponents(input(s)).map((c) => [c.name, c.niceness ?? 0]))
+    expect(niceness(spec({ minWebservers: 2, minWorkers: 2 }))).toEqual({
+      'broker-1': 0,
+      'api-server-1': 0,
+      'api-server-2': 0,
+      // Celery classes: the scheduler only schedules; the workers run the tasks.
+      'scheduler-1': 0,
+      'scheduler-2': 0,
+      'dag-processor-1': BATCH_NICENESS,
+      'triggerer-1': 0,
+      'worker-1': BATCH_NICENESS,
+      'worker-2': BATCH_NICENESS,
+    })
+    const micro = spec({
+      environmentClass: 'mw1.micro',
+      schedulers: 1,
+      minWebservers: 1,
+      maxWebservers: 1,
+      minWorkers: 1,
+      maxWorkers: 1,
+    })
+    // mw1.micro: the scheduler's LocalExecutor forks the tasks.
+    expect(niceness(micro)).toEqual({
+      'api-server-1': 0,
+      'scheduler-1': BATCH_NICENESS,
+      'dag-processor-1': BATCH_NICENESS,
+      'triggerer-1': 0,
+    })
+    expect(BATCH_NICENESS).toBeGreaterThan(0)
   })
 
   it('sets each component’s log level from its MWAA log type', () => {

@@ -182,6 +182,18 @@ const MWAA_COMPONENT_OF: Record<string, string> = {
   worker: 'worker',
 }
 
+/**
+ * {@link ComponentSpec.niceness} of the batch components: those that run user tasks (Celery
+ * workers, mw1.micro's scheduler, whose LocalExecutor forks the tasks) or parse user code (the
+ * dag-processor). The interactive ones — api-servers, the gateway, the broker, PostgreSQL — and
+ * the scheduling loop of the Celery classes and the triggerer keep 0. On MWAA the web servers run
+ * in containers of their own, so tasks never starve them; here they share the machine's CPUs
+ * with the tasks (docs/benchmarks.md, "InvokeRestApi under load"). 10 is `nice(1)`'s default: a
+ * CFS weight of 110 against 1024, so a runnable api-server gets about 9 times the CPU of a busy
+ * batch process (or session, under Linux's autogroups).
+ */
+export const BATCH_NICENESS = 10
+
 /** Milliseconds a component gets between SIGTERM and SIGKILL (workers: `workerDrainTimeoutMs`). */
 const STOP_GRACE_MS: Record<string, number> = {
   'api-server': 15_000,
@@ -445,14 +457,19 @@ export function planComponents(input: PlanInput): ComponentSpec[] {
   }
   const schedulers = hybrid ? 1 : spec.schedulers
   for (let i = 1; i <= schedulers; i++) {
-    specs.push(
-      airflowComponent(input, envOf('scheduler'), 'scheduler', i, [
+    specs.push({
+      ...airflowComponent(input, envOf('scheduler'), 'scheduler', i, [
         'scheduler',
         '--skip-serve-logs',
       ]),
-    )
+      // mw1.micro's scheduler runs the tasks (LocalExecutor): batch.
+      ...(hybrid ? { niceness: BATCH_NICENESS } : {}),
+    })
   }
-  specs.push(airflowComponent(input, envOf('dag-processor'), 'dag-processor', 1, ['dag-processor']))
+  specs.push({
+    ...airflowComponent(input, envOf('dag-processor'), 'dag-processor', 1, ['dag-processor']),
+    niceness: BATCH_NICENESS,
+  })
   specs.push(
     airflowComponent(input, envOf('triggerer'), 'triggerer', 1, ['triggerer', '--skip-serve-logs']),
   )
@@ -493,6 +510,7 @@ export function workerSpec(
     ]),
     stopSignal: 'SIGTERM',
     stopGracePeriodMs: input.workerDrainTimeoutMs,
+    niceness: BATCH_NICENESS,
   }
 }
 
