@@ -19,7 +19,13 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { normalizeAirflowOptionKey } from '../domain/airflow-options.js'
 import { findEnvironmentClass } from '../domain/environment-classes.js'
-import type { EnvironmentSpec, LoggingLevel, LogType } from '../domain/environment.js'
+import type {
+  EnvironmentPorts,
+  EnvironmentRecord,
+  EnvironmentSpec,
+  LoggingLevel,
+  LogType,
+} from '../domain/environment.js'
 import type { ComponentSpec } from '../runtime/driver.js'
 import type { Runtime } from './runtime-manager.js'
 
@@ -45,6 +51,8 @@ export interface EnvironmentLayout {
   gatewayUpstreamsFile: string
   /** What the DAG sync last mirrored (key → version), so a restart does not rewrite it all. */
   dagSyncManifestFile: string
+  /** `{ name, arn }` of the environment, for `airdock status` (which reads no database). */
+  identityFile: string
 }
 
 /** The stdout/stderr file of component `name` (e.g. `scheduler-1`). */
@@ -74,6 +82,7 @@ export function environmentLayout(
     brokerConfigFile: path.join(homeDir, 'broker', 'redis.conf'),
     gatewayUpstreamsFile: path.join(homeDir, 'gateway-upstreams.json'),
     dagSyncManifestFile: path.join(homeDir, 'dag-sync-manifest.json'),
+    identityFile: path.join(homeDir, 'environment.json'),
   }
 }
 
@@ -91,13 +100,7 @@ export interface EnvironmentSecrets {
   brokerPassword: string
 }
 
-/** Loopback ports an environment owns (a block of 16, see `portsForBlock`). */
-export interface EnvironmentPorts {
-  gateway: number
-  broker: number
-  /** One per possible api-server (up to 5, MWAA's web server quota). */
-  apiServers: number[]
-}
+export type { EnvironmentPorts } from '../domain/environment.js'
 
 /** Ports per environment block. */
 export const PORTS_PER_BLOCK = 16
@@ -112,6 +115,17 @@ export function portsForBlock(base: number, block: number): EnvironmentPorts {
     broker: first + 1,
     apiServers: [2, 3, 4, 5, 6].map((o) => first + o),
   }
+}
+
+/**
+ * The ports an environment's components use: those recorded in its observation, or (records of
+ * older versions) its port block's.
+ */
+export function environmentPorts(
+  record: Pick<EnvironmentRecord, 'observation' | 'portBlock'>,
+  base: number,
+): EnvironmentPorts {
+  return record.observation.ports ?? portsForBlock(base, record.portBlock)
 }
 
 /** Host name the environment's web server is reached by (MWAA: `<uuid>.c2.<region>.airflow.amazonaws.com`). */
