@@ -6,6 +6,7 @@
  * run, and end with the safe ways to stop.
  */
 import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,6 +16,7 @@ import {
   startTestControlPlane,
   type TestControlPlane,
 } from '../support/control-plane.js'
+import { environmentClient } from '../support/mwaa-client.js'
 
 /** What InvokeRestApi answers when Airflow did not answer within 10 s (src/services/environment-service.ts). */
 const timeoutAnswer = {
@@ -97,6 +99,32 @@ afterAll(async () => {
   await t?.destroy()
 })
 
+/** Fields 4 (`ppid`) and 19 (`nice`) of `/proc/<pid>/stat`, or undefined when it is gone. */
+function statOf(pid: number): { ppid: number; nice: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = text
+      .slice(text.lastIndexOf(')') + 1)
+      .trim()
+      .split(/\s+/)
+    return { ppid: Number(fields[4 - 3]), nice: Number(fields[19 - 3]) }
+  } catch {
+    return undefined
+  }
+}
+
+/** `root` and every process descending from it. */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>()
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    const stat = statOf(Number(entry))
+    if (stat) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)])
+  }
+  const tree = [root]
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []))
+  return tree
+}
+
 /** Runs scripts/demo.sh to its end. @returns its exit code and output (stdout and stderr) */
 function runDemo(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -142,5 +170,23 @@ describe('make demo', () => {
     expect(output).toContain('make stop')
     expect(output).toContain('npm run -s airdock -- stop')
     expect(output).not.toContain('pgrep')
+  })
+
+  // Uses the environment the demo created (the test above runs first).
+  it("runs the demo's task runner below the api-server's priority", async () => {
+    const pids = await environmentClient(() => t.cp.endpoint, 'demo').componentPids()
+    // mw1.micro: the scheduler's LocalExecutor forks the tasks, so it and all it forked are batch.
+    const scheduler = processTree(pids['scheduler-1']!)
+    expect(scheduler.length).toBeGreaterThan(1)
+    const nice = scheduler.flatMap((pid) => statOf(pid)?.nice ?? [])
+    expect(new Set(nice)).toEqual(new Set([10]))
+    // Linux shares CPU between sessions (autogroups) first: the scheduler's session is batch too.
+    const autogroup = `/proc/${pids['scheduler-1']}/autogroup`
+    if (readdirSync(`/proc/${pids['scheduler-1']}`).includes('autogroup')) {
+      expect(readFileSync(autogroup, 'utf8')).toMatch(/ nice 10$/m)
+    }
+    expect(statOf(pids['dag-processor-1']!)?.nice).toBe(10)
+    expect(statOf(pids['api-server-1']!)?.nice).toBe(0)
+    expect(statOf(pids['triggerer-1']!)?.nice).toBe(0)
   })
 })
