@@ -12,16 +12,28 @@
 #
 # Environment:
 #   AIRDOCK_DATA_DIR      data dir (default ./.airdock): credentials, buckets, the log
-#   AIRDOCK_PORT          port of the control plane it starts (default 8780)
-#   AIRDOCK_ENDPOINT      MWAA endpoint of a control plane that is already running (default
-#                         http://127.0.0.1:$AIRDOCK_PORT); when set, the demo never starts one
+#   AIRDOCK_PORT          port of the control plane it starts (default: the installation's,
+#                         8780 or the next free port, recorded at its first start)
+#   AIRDOCK_ENDPOINT      MWAA endpoint of a control plane that is already running (default:
+#                         the one this data dir's control plane recorded in control-plane.pid);
+#                         when set, the demo never starts one
 #   AIRDOCK_REGION        region (default us-east-1)
 #   AIRDOCK_DEMO_TIMEOUT_S  how long each wait may take (default 1200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AIRDOCK_DATA_DIR="${AIRDOCK_DATA_DIR:-$PWD/.airdock}"
-PORT="${AIRDOCK_PORT:-8780}"
-ENDPOINT="${AIRDOCK_ENDPOINT:-http://127.0.0.1:$PORT}"
+# The endpoint this data dir's control plane recorded, while that process (same pid and kernel
+# start time) lives; empty when none runs or it is still starting.
+recorded_endpoint() {
+  python3 - "$AIRDOCK_DATA_DIR/control-plane.pid" 2>/dev/null <<'PY' || true
+import json, sys
+cp = json.load(open(sys.argv[1]))
+stat = open(f"/proc/{cp['pid']}/stat").read()
+if stat[stat.rindex(")") + 2:].split()[19] == cp["startTimeTicks"]:
+    print(cp.get("endpoint", ""))
+PY
+}
+ENDPOINT="${AIRDOCK_ENDPOINT:-$(recorded_endpoint)}"
 TIMEOUT_S="${AIRDOCK_DEMO_TIMEOUT_S:-1200}"
 DAG=daily_sales_etl
 # airdock writes its administrator's key here on first start (profile `airdock`).
@@ -57,18 +69,27 @@ retry() {
 }
 
 # Every call needs a signature: an unsigned one is answered 403, which is enough to know it is up.
-up() { [ "$(curl -s -o /dev/null -m 10 -w '%{http_code}' "$ENDPOINT/environments" 2>/dev/null)" = 403 ]; }
+up() {
+  [ -n "$ENDPOINT" ] &&
+    [ "$(curl -s -o /dev/null -m 10 -w '%{http_code}' "$ENDPOINT/environments" 2>/dev/null)" = 403 ]
+}
 if ! up; then
   if [ -n "${AIRDOCK_ENDPOINT:-}" ]; then
     echo "==> waiting for airdock at $ENDPOINT (AIRDOCK_ENDPOINT)"
   else
-    echo "==> starting airdock on $ENDPOINT (log: $AIRDOCK_DATA_DIR/airdock.log)"
+    echo "==> starting airdock (log: $AIRDOCK_DATA_DIR/airdock.log)"
     mkdir -p "$AIRDOCK_DATA_DIR"
     nohup npx --no-install tsx src/main.ts >>"$AIRDOCK_DATA_DIR/airdock.log" 2>&1 &
   fi
-  for _ in $(seq 1 120); do up && break; sleep 1; done
-  up || fail "airdock does not answer at $ENDPOINT (see $AIRDOCK_DATA_DIR/airdock.log)"
+  for _ in $(seq 1 120); do
+    [ -n "${AIRDOCK_ENDPOINT:-}" ] || ENDPOINT=$(recorded_endpoint)
+    up && break
+    sleep 1
+  done
+  up || fail "airdock does not answer at ${ENDPOINT:-its endpoint} (see $AIRDOCK_DATA_DIR/airdock.log)"
 fi
+echo "==> airdock answers at $ENDPOINT"
+
 for _ in $(seq 1 30); do [ -f "$AWS_SHARED_CREDENTIALS_FILE" ] && break; sleep 1; done
 
 echo "==> putting examples/dags/ into the bucket demo-bucket (folder $AIRDOCK_DATA_DIR/buckets/demo-bucket/dags)"
