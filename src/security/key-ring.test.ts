@@ -116,7 +116,12 @@ describe('KeyRing', () => {
     expect(key.arn.endsWith(`:key/${key.keyId}`)).toBe(true)
     const other = await ring.createKey()
     expect(other.description).toBe('')
-    expect(await ring.listKeys()).toEqual([key, other])
+    // Oldest first; two keys made in the same millisecond come in key-id order.
+    const expectedOrder =
+      key.createdAt.getTime() === other.createdAt.getTime()
+        ? [key, other].sort((a, b) => a.keyId.localeCompare(b.keyId))
+        : [key, other]
+    expect(await ring.listKeys()).toEqual(expectedOrder)
     expect(await ring.describeKey(key.arn)).toEqual(key)
     expect(await ring.describeKey(key.keyId)).toEqual(key)
     expect(await ring.describeKey(`key/${key.keyId}`)).toEqual(key)

@@ -255,7 +255,10 @@ export class KeyRing {
       const file = keyId === undefined ? undefined : await this.readKeyFile(keyId)
       if (file !== undefined) keys.push(toMetadata(file))
     }
-    return keys.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+    // Oldest first; keys created in the same millisecond in key-id order (stable across calls).
+    return keys.sort(
+      (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.keyId.localeCompare(b.keyId),
+    )
   }
 
   /**
