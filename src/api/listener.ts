@@ -23,6 +23,9 @@ const MAX_HEADER_BYTES = 16 * 1024
 /** How many ports above the recorded/default one are tried when it is taken (setting unset). */
 const PORT_SEARCH_LIMIT = 100
 
+/** An application's fetch (Hono's `app.fetch`): the request and the Node.js bindings. */
+export type AppFetch = (request: Request, bindings: unknown) => Response | Promise<Response>
+
 /** A bound listener. */
 export interface ApiListener {
   server: Server
@@ -31,7 +34,7 @@ export interface ApiListener {
   /** `http://<host>:<port>` (127.0.0.1 for a wildcard host). */
   endpoint: string
   /** Attaches the application: from now on every request goes to `fetch`. */
-  serve(fetch: (request: Request) => Response | Promise<Response>): void
+  serve(fetch: AppFetch): void
   /** Stops listening and closes idle connections. */
   close(): Promise<void>
 }
@@ -75,11 +78,15 @@ function tryListen(server: Server, host: string, port: number): Promise<boolean>
  * @throws Error for other listen errors (e.g. EACCES, an address not on this host)
  */
 export async function listenForApi(settings: Settings): Promise<ApiListener> {
-  let fetch: ((request: Request) => Response | Promise<Response>) | undefined
+  let fetch: AppFetch | undefined
   const server = createServer(
     { maxHeaderSize: MAX_HEADER_BYTES },
+    // The bindings ({ incoming, outgoing }) go on to the app: getConnInfo (the audit trail's
+    // source address) reads the socket from them.
     // eslint-disable-next-line @typescript-eslint/no-misused-promises -- node:http ignores the handler's promise; getRequestListener handles its errors
-    getRequestListener((request) => (fetch ? fetch(request) : startingResponse())),
+    getRequestListener((request, bindings) =>
+      fetch ? fetch(request, bindings) : startingResponse(),
+    ),
   )
   const recorded = settings.portIsExplicit
     ? undefined
