@@ -203,8 +203,10 @@ host=$(echo "$login" | field "['WebServerHostname']")
 cat <<INFO
 
 airdock is running.
-  MWAA API endpoint : $ENDPOINT   (aws mwaa ... --endpoint-url $ENDPOINT, with AWS_DISABLE_HOST_PREFIX_INJECTION=true)
-  Credentials       : $AWS_SHARED_CREDENTIALS_FILE   (AWS_SHARED_CREDENTIALS_FILE=… AWS_PROFILE=airdock)
+  MWAA API endpoint : $ENDPOINT
+  AWS CLI / SDKs    : export PATH="\$PWD/.tools/venv/bin:\$PATH" AWS_CONFIG_FILE=$AIRDOCK_DATA_DIR/config \\
+                        AWS_SHARED_CREDENTIALS_FILE=$AWS_SHARED_CREDENTIALS_FILE AWS_PROFILE=airdock
+                      then: aws mwaa list-environments   (the config file names the endpoint)
   Airflow UI        : http://$host/aws_mwaa/aws-console-sso?login=true#$(echo "$login" | field "['WebToken']")
                       (valid 60 s, once; a new link: npm run airdock -- web-login demo)
   DAG bucket        : $AIRDOCK_DATA_DIR/buckets/demo-bucket/dags  (drop a .py file here; it is listed within seconds)
