@@ -5,6 +5,9 @@
  * cleanup — then started again without failpoints, and the invariants are checked:
  * - create: the environment ends AVAILABLE with LastUpdate SUCCESS, exactly the components of a
  *   normally created one run (one of each, no orphan left from the killed pass), and a DAG runs;
+ * - update (an AirflowConfigurationOptions change, which rolls api-server and scheduler): the
+ *   environment ends AVAILABLE with LastUpdate SUCCESS and the new option, every component
+ *   restarted onto it exactly once over (one of each), and a DAG runs;
  * - delete: the environment ends DELETED and then not found, and nothing is left: no process,
  *   no metadata database or role, no environment folder, no pid files.
  * All cases share one installation (one data dir, PostgreSQL and runtime).
@@ -39,6 +42,7 @@ with DAG("probe", start_date=datetime(2026, 1, 1), schedule=None, catchup=False)
 `
 const CREATE_POINTS = FAILPOINT_NAMES.filter((n) => n.startsWith('create.'))
 const DELETE_POINTS = FAILPOINT_NAMES.filter((n) => n.startsWith('delete.'))
+const UPDATE_POINTS = FAILPOINT_NAMES.filter((n) => n.startsWith('update.'))
 
 let variables: Record<string, string>
 let dataDir: string
@@ -172,6 +176,63 @@ describe('a control plane killed at any step of CreateEnvironment', () => {
         async () => (await client.environment()) === undefined,
         120_000,
       )
+    }, 1_200_000)
+  }
+})
+
+describe('a control plane killed at any step of UpdateEnvironment', () => {
+  const name = 'updated'
+  const client = environmentClient(() => endpoint, name)
+  let expected: string[]
+
+  beforeAll(async () => {
+    expect(
+      (await client.api('PUT', `/environments/${name}`, microEnvironmentBody(BUCKET))).status,
+    ).toBe(200)
+    await client.waitForStatus('AVAILABLE', 600_000)
+    expected = Object.keys(await client.componentPids()).sort()
+  }, 900_000)
+
+  afterAll(async () => {
+    await client.api('DELETE', `/environments/${name}`)
+    await waitFor(
+      `${name} deleted`,
+      async () => (await client.environment()) === undefined,
+      120_000,
+    )
+  }, 300_000)
+
+  for (const [i, point] of UPDATE_POINTS.entries()) {
+    it(`resumes after a crash at ${point}: the update is applied, one of each component`, async () => {
+      const before = await client.componentPids()
+      child!.kill('SIGTERM')
+      await ended(child!, 'the control plane to stop')
+      const crashing = await startControlPlane(point)
+      const retries = String(i + 2)
+      const update = await client.api('PATCH', `/environments/${name}`, {
+        AirflowConfigurationOptions: { 'core.default_task_retries': retries },
+      })
+      expect(update.status).toBe(200)
+      expect(await ended(crashing, `the crash at ${point}`)).toBe('SIGKILL')
+      await startControlPlane()
+      const env = await waitFor(
+        'the update to converge',
+        async () => {
+          const e = await client.environment()
+          return e?.Status === 'AVAILABLE' && e.LastUpdate?.Status === 'SUCCESS' ? e : undefined
+        },
+        600_000,
+      )
+      expect(env.AirflowConfigurationOptions).toEqual({ 'core.default_task_retries': retries })
+      const after = await client.componentPids()
+      expect(Object.keys(after).sort()).toEqual(expected)
+      // The option reaches the scheduler: it was restarted onto the new spec.
+      expect(after['scheduler-1']).not.toBe(before['scheduler-1'])
+      const groups = await environmentGroups()
+      expect(groups).toHaveLength(1)
+      expect([...(await processesOf(groups[0]!)).keys()].sort()).toEqual(expected)
+      const runId = await client.triggerDagRun('probe')
+      expect(await client.waitForDagRun('probe', runId, 300_000)).toBe('success')
     }, 1_200_000)
   }
 })
