@@ -39,7 +39,7 @@ describe('ensureEnvironmentPorts', () => {
     const result = await ensureEnvironmentPorts(
       { name: 'a', observation, portBlock: 0 },
       [],
-      [],
+      () => Promise.resolve([]),
       base,
     )
     expect(result).toEqual({ ports: portsForBlock(base, 0), changed: true, moved: [] })
@@ -52,7 +52,7 @@ describe('ensureEnvironmentPorts', () => {
     const result = await ensureEnvironmentPorts(
       { name: 'a', observation, portBlock: 0 },
       [],
-      [other],
+      () => Promise.resolve([other]),
       base,
     )
     expect(result.moved).toEqual([expect.stringMatching(/^api-server-1: \d+ → \d+/)])
@@ -70,7 +70,7 @@ describe('ensureEnvironmentPorts', () => {
     const result = await ensureEnvironmentPorts(
       { name: 'a', observation: { ...observation, ports }, portBlock: 0 },
       [running('gateway-1')],
-      [],
+      () => Promise.reject(new Error('no store read when nothing moves')),
       base,
     )
     expect(result).toEqual({ ports, changed: false, moved: [] })

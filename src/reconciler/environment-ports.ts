@@ -50,22 +50,28 @@ export interface PortAssignment {
 /**
  * The ports `record`'s components should use now.
  * @param states - the driver's view of the environment's components (live ones keep their port)
- * @param others - every other environment of the installation (their ports are never handed out)
+ * @param others - reads every other environment of the installation (their ports are never
+ *   handed out); called only when a port has to move, so a pass that moves nothing reads no store
  * @param base - `AIRDOCK_COMPONENT_PORT_BASE`
  * @throws NoFreePortError when no free port is left to move to
  */
 export async function ensureEnvironmentPorts(
   record: Pick<EnvironmentRecord, 'observation' | 'portBlock' | 'name'>,
   states: readonly ComponentState[],
-  others: readonly Pick<EnvironmentRecord, 'observation' | 'portBlock'>[],
+  others: () => Promise<readonly Pick<EnvironmentRecord, 'observation' | 'portBlock'>[]>,
   base: number,
 ): Promise<PortAssignment> {
   const recorded = record.observation.ports
   const ports = structuredClone(environmentPorts(record, base))
-  const taken = new Set<number>(portsOf(ports))
-  for (const other of others) {
-    for (const p of portsOf(environmentPorts(other, base))) taken.add(p)
-    for (const p of portsOf(portsForBlock(base, other.portBlock))) taken.add(p)
+  let taken: Set<number> | undefined
+  const takenPorts = async (): Promise<Set<number>> => {
+    if (taken) return taken
+    taken = new Set<number>(portsOf(ports))
+    for (const other of await others()) {
+      for (const p of portsOf(environmentPorts(other, base))) taken.add(p)
+      for (const p of portsOf(portsForBlock(base, other.portBlock))) taken.add(p)
+    }
+    return taken
   }
   const moved: string[] = []
   for (const owner of owners(ports)) {
@@ -74,8 +80,9 @@ export async function ensureEnvironmentPorts(
     // backoff of a crash loop) there is none, and a busy port is someone else's.
     const live = state?.pid !== undefined && state.phase !== 'exited'
     if (live || (await isPortFree(owner.port))) continue
-    const next = await findFreePort(base, { exclude: taken, limit: 10_000 })
-    taken.add(next)
+    const exclude = await takenPorts()
+    const next = await findFreePort(base, { exclude, limit: 10_000 })
+    exclude.add(next)
     owner.set(next)
     moved.push(`${owner.name}: ${owner.port} → ${next} (taken by another program)`)
   }

@@ -354,9 +354,8 @@ export class EnvironmentReconciler {
    * @throws NoFreePortError when a taken port has nowhere to move
    */
   private async ensureHostAndPorts(record: EnvironmentRecord): Promise<void> {
-    const others = (await this.options.store.all()).filter(
-      (r) => r.name !== record.name && !r.deletedAt,
-    )
+    const others = async () =>
+      (await this.options.store.all()).filter((r) => r.name !== record.name && !r.deletedAt)
     const assignment = await ensureEnvironmentPorts(
       record,
       this.options.driver.observe(record.id),
