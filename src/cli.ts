@@ -20,17 +20,14 @@
  * key in `$AIRDOCK_DATA_DIR/credentials` (or `--credentials FILE --profile P`).
  */
 import { readFile } from 'node:fs/promises'
-import path from 'node:path'
 import { Command } from 'commander'
 import { RuntimeManager } from './airflow/runtime-manager.js'
-import { endpointFor, loadSettings, type Settings } from './config/settings.js'
+import { loadSettings } from './config/settings.js'
 import { DEFAULT_AIRFLOW_VERSION, SUPPORTED_AIRFLOW_VERSIONS } from './domain/airflow-versions.js'
 import { findExecutable } from './lib/find-executable.js'
 import { createLogger } from './observability/logger.js'
 import type { EnvironmentDescription } from './services/environment-service.js'
-import { readCredentialsFile, signedFetch } from './iam/signed-fetch.js'
-import { runningControlPlane } from './platform/control-plane-pid.js'
-import { readInstallationState } from './platform/installation.js'
+import { callControlPlane, type CliCredentials } from './cli/control-plane-client.js'
 import { printInstallationStatus, registerProcessCommands } from './cli/process-commands.js'
 import { registerBucketCommands } from './cli/bucket-command.js'
 
@@ -139,44 +136,11 @@ runtime
   })
 
 /**
- * The endpoint of this data dir's control plane: `AIRDOCK_PORT`'s when set; otherwise the one
- * the running control plane recorded in its pid file, or the port the installation recorded.
- */
-async function controlPlaneEndpoint(settings: Settings): Promise<string> {
-  if (settings.portIsExplicit) return settings.endpoint
-  const running = await runningControlPlane(settings.dataDir)
-  if (running?.endpoint) return running.endpoint
-  const recorded = (await readInstallationState(settings.dataDir)).apiPort
-  return recorded ? endpointFor(settings.host, recorded) : settings.endpoint
-}
-
-/**
- * Calls the running control plane, signed with the credentials file (SigV4).
+ * Calls the running control plane as the CLI's credentials (`--credentials`, `--profile`).
  * @throws Error with the API's message for an error answer
  */
-async function callExtension(pathname: string, method = 'GET', body?: unknown): Promise<unknown> {
-  const settings = loadSettings()
-  const options = program.opts<{ credentials?: string; profile: string }>()
-  const credentials = await readCredentialsFile(
-    options.credentials ?? path.join(settings.dataDir, 'credentials'),
-    options.profile,
-  )
-  const res = await signedFetch(
-    `${await controlPlaneEndpoint(settings)}${pathname}`,
-    {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    },
-    { credentials, region: settings.region },
-  )
-  const text = await res.text()
-  const json: unknown = text ? JSON.parse(text) : {}
-  if (!res.ok) {
-    const error = json as { message?: string; Message?: string }
-    throw new Error(error.message ?? error.Message ?? `HTTP ${res.status}`)
-  }
-  return json
+function callExtension(pathname: string, method = 'GET', body?: unknown): Promise<unknown> {
+  return callControlPlane(program.opts<CliCredentials>(), pathname, method, body)
 }
 
 /** Prints JSON, indented. */
