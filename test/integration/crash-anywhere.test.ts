@@ -72,6 +72,13 @@ async function startControlPlane(failpoint?: FailpointName): Promise<ChildProces
   return started
 }
 
+/** Stops the running control plane (SIGTERM) and starts one that dies at `point`. */
+async function restartWithFailpoint(point: FailpointName): Promise<ChildProcess> {
+  child!.kill('SIGTERM')
+  await ended(child!, 'the control plane to stop')
+  return startControlPlane(point)
+}
+
 /** Waits until `proc` ends; @returns the signal that ended it. */
 async function ended(proc: ChildProcess, what: string): Promise<string | null> {
   await waitFor(what, () => proc.exitCode !== null || proc.signalCode !== null, 600_000, 200)
@@ -146,9 +153,7 @@ describe('a control plane killed at any step of CreateEnvironment', () => {
 
   for (const [i, point] of CREATE_POINTS.entries()) {
     it(`resumes after a crash at ${point}: AVAILABLE, one of each component, a DAG runs`, async () => {
-      child!.kill('SIGTERM')
-      await ended(child!, 'the control plane to stop')
-      const crashing = await startControlPlane(point)
+      const crashing = await restartWithFailpoint(point)
       const name = `crash-${i}`
       const client = environmentClient(() => endpoint, name)
       expect(
@@ -205,9 +210,7 @@ describe('a control plane killed at any step of UpdateEnvironment', () => {
   for (const [i, point] of UPDATE_POINTS.entries()) {
     it(`resumes after a crash at ${point}: the update is applied, one of each component`, async () => {
       const before = await client.componentPids()
-      child!.kill('SIGTERM')
-      await ended(child!, 'the control plane to stop')
-      const crashing = await startControlPlane(point)
+      const crashing = await restartWithFailpoint(point)
       const retries = String(i + 2)
       const update = await client.api('PATCH', `/environments/${name}`, {
         AirflowConfigurationOptions: { 'core.default_task_retries': retries },
@@ -248,9 +251,7 @@ describe('a control plane killed at any step of DeleteEnvironment', () => {
       await client.waitForStatus('AVAILABLE', 600_000)
       const [group] = await environmentGroups()
       const pids = [...(await processesOf(group!)).values()]
-      child!.kill('SIGTERM')
-      await ended(child!, 'the control plane to stop')
-      const crashing = await startControlPlane(point)
+      const crashing = await restartWithFailpoint(point)
       expect((await client.api('DELETE', `/environments/${name}`)).status).toBe(200)
       expect(await ended(crashing, `the crash at ${point}`)).toBe('SIGKILL')
       await startControlPlane()
